@@ -1,0 +1,276 @@
+"""Command-line entry points: train, generate, evaluate.
+
+Each parses its flags with argparse, calls the library, and turns a `PushkinLMError` into one
+line on stderr and exit status 2. Heavy modules are imported inside the commands, so
+`generate` starts fast and `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from .errors import PushkinLMError
+
+PRESETS = {
+    # A couple of minutes on 2 CPU cores: for trying things out and for tests.
+    "small": {"hidden_size": 256, "num_layers": 1, "embed_dim": 64, "max_minutes": 2.0, "eval_interval": 100},
+    "default": {},
+}
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line on stderr (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _flag(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
+    """Add `--name` with its hyphenated spelling, so `--max_tokens` and `--max-tokens` both work."""
+    spellings = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+    parser.add_argument(*spellings, dest=name, **kwargs)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 0 or more, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
+
+
+# argparse names the type function in its message, so give them readable names.
+_positive_int.__name__ = "positive integer"
+_non_negative_int.__name__ = "non-negative integer"
+_positive_float.__name__ = "positive number"
+
+
+def _run(
+    command: Callable[[argparse.Namespace], None], parser: ArgumentParser, argv: Sequence[str] | None
+) -> int:
+    args = parser.parse_args(argv)
+    try:
+        command(args)
+    except PushkinLMError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\n{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `| head`: the reader has gone, which is fine
+        sys.stderr.close()
+        return 0
+    return 0
+
+
+# ----------------------------------------------------------------------------- train
+
+
+def train_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="pushkin-lm-train",
+        description="Train the LSTM + attention character model. Defaults train on the Pushkin "
+        "corpus (downloaded from the Hugging Face Hub) for 10 minutes on CPU.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _flag(
+        p, "data", help="text file, or folder holding train.txt (default: Hub dataset abobster/pushkin_new)"
+    )
+    _flag(p, "out", default="out", help="folder for checkpoints (best/) and log.jsonl")
+    _flag(p, "overwrite", action="store_true", help="replace a checkpoint already in --out")
+    _flag(p, "preset", choices=sorted(PRESETS), default="default", help="named set of defaults")
+    _flag(p, "max_iters", type=_positive_int, help="stop after this many steps")
+    _flag(p, "max_minutes", type=_positive_float, help="stop after this much wall-clock time (default 10)")
+    _flag(p, "seed", type=int, help="random seed for initialisation and batches")
+    _flag(p, "threads", type=_positive_int, help="CPU threads for torch (default: torch's choice)")
+    _flag(p, "no_progress", action="store_true", help="no progress bar")
+    g = p.add_argument_group("optimisation")
+    _flag(g, "batch_size", type=_positive_int)
+    _flag(g, "block_size", type=_positive_int, help="characters per training window")
+    _flag(g, "learning_rate", type=_positive_float)
+    _flag(g, "min_lr", type=float)
+    _flag(g, "warmup_iters", type=_non_negative_int)
+    _flag(g, "weight_decay", type=float)
+    _flag(g, "grad_clip", type=_positive_float)
+    _flag(g, "eval_interval", type=_positive_int, help="steps between validation runs")
+    _flag(g, "val_fraction", type=float, help="share of the text, at its end, that validates")
+    m = p.add_argument_group("model size")
+    _flag(m, "embed_dim", type=_positive_int)
+    _flag(m, "hidden_size", type=_positive_int)
+    _flag(m, "num_layers", type=_positive_int)
+    _flag(m, "num_heads", type=_positive_int)
+    _flag(m, "attn_window", type=_positive_int, help="characters attention looks back over")
+    _flag(
+        m, "ffn_mult", type=_non_negative_int, help="feed-forward width after attention, x hidden; 0 = none"
+    )
+    _flag(m, "dropout", type=float)
+    _flag(m, "no_attention", action="store_true", help="a plain LSTM (no attention block)")
+    return p
+
+
+MODEL_FLAGS = ("embed_dim", "hidden_size", "num_layers", "num_heads", "attn_window", "ffn_mult", "dropout")
+TRAIN_FLAGS = (
+    "max_iters",
+    "max_minutes",
+    "seed",
+    "threads",
+    "batch_size",
+    "block_size",
+    "learning_rate",
+    "min_lr",
+    "warmup_iters",
+    "weight_decay",
+    "grad_clip",
+    "eval_interval",
+    "val_fraction",
+)
+
+
+def _train(args: argparse.Namespace) -> None:
+    from .train import TrainConfig, train
+
+    chosen = {**PRESETS[args.preset], **{k: v for k, v in vars(args).items() if v is not None}}
+    model_settings = {k: chosen[k] for k in MODEL_FLAGS if k in chosen}
+    if args.no_attention:
+        model_settings["attention"] = False
+    cfg = TrainConfig(
+        data=args.data,
+        out_dir=args.out,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        **{k: chosen[k] for k in TRAIN_FLAGS if k in chosen},
+    )
+    train(cfg, model_settings)
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    return _run(_train, train_parser(), argv)
+
+
+# ----------------------------------------------------------------------------- generate
+
+
+def generate_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="pushkin-lm-generate",
+        description="Write verse with a trained model, streaming it to stdout as it is sampled.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _flag(
+        p,
+        "checkpoint",
+        help="checkpoint folder or a training run's --out folder (default: the shipped model)",
+    )
+    _flag(p, "prompt", default="", help="text to continue (printed first)")
+    _flag(p, "prompt_file", help="read the prompt from this UTF-8 file")
+    _flag(p, "max_tokens", type=_non_negative_int, default=500, help="new characters to write")
+    _flag(p, "temperature", type=float, default=0.8, help="0 is greedy; higher is more adventurous")
+    _flag(p, "top_k", type=_positive_int, help="sample only from the k most likely characters")
+    _flag(p, "top_p", type=float, help="sample only from the smallest set with this much probability")
+    _flag(p, "seed", type=int, help="random seed: the same seed gives the same text")
+    _flag(p, "num_samples", type=_positive_int, default=1, help="how many texts to write")
+    return p
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from .sample import check_sampling_args
+
+    check_sampling_args(args.temperature, args.top_k, args.top_p)
+    prompt = args.prompt
+    if args.prompt_file:
+        from .data import read_text
+
+        prompt = read_text(args.prompt_file)
+
+    import torch
+
+    from .checkpoint import load_checkpoint
+    from .sample import generate
+
+    torch.set_num_threads(1)  # one character at a time is too small to share across threads
+    ckpt = load_checkpoint(args.checkpoint)
+    out = sys.stdout
+    for i in range(args.num_samples):
+        if i:
+            out.write("\n\n" + "-" * 40 + "\n\n")
+        seed = None if args.seed is None else args.seed + i
+        out.write(prompt)
+        for char in generate(
+            ckpt.model, ckpt.vocab, prompt, args.max_tokens, args.temperature, args.top_k, args.top_p, seed
+        ):
+            out.write(char)
+            out.flush()
+        out.write("\n")
+    out.flush()
+
+
+def generate_main(argv: Sequence[str] | None = None) -> int:
+    return _run(_generate, generate_parser(), argv)
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+def evaluate_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="pushkin-lm-evaluate",
+        description="Score a text file with a model: nats and bits per character over the whole file.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _flag(p, "data", required=True, help="UTF-8 text file to score (or a folder holding test.txt/train.txt)")
+    _flag(
+        p,
+        "checkpoint",
+        help="checkpoint folder or a training run's --out folder (default: the shipped model)",
+    )
+    _flag(p, "json", action="store_true", help="print one JSON object instead of text")
+    return p
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    import json
+    from pathlib import Path
+
+    from .checkpoint import load_checkpoint
+    from .data import read_text
+    from .evaluate import score_text
+
+    path = Path(args.data)
+    if path.is_dir():
+        found = [path / name for name in ("test.txt", "train.txt") if (path / name).is_file()]
+        if not found:
+            raise PushkinLMError(f"folder {path} holds neither test.txt nor train.txt; pass --data FILE")
+        path = found[0]
+    elif not path.exists():
+        raise PushkinLMError(f"data file {path} does not exist; check the --data path")
+    text = read_text(path)
+    if len(text) < 2:
+        raise PushkinLMError(f"{path} has fewer than 2 characters; nothing to score")
+    ckpt = load_checkpoint(args.checkpoint)
+    score = score_text(ckpt.model, ckpt.vocab, text)
+    if args.json:
+        print(json.dumps(score.to_json()))
+    else:
+        print(
+            f"{path}: {score.nats_per_char:.4f} nats/char, {score.bits_per_char:.4f} bits/char "
+            f"over {score.chars:,} characters ({score.unknown_chars} outside the vocabulary)"
+        )
+
+
+def evaluate_main(argv: Sequence[str] | None = None) -> int:
+    return _run(_evaluate, evaluate_parser(), argv)

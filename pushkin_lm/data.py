@@ -1,0 +1,67 @@
+"""Reading the corpus, the fixed train/validation split, and random training windows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .errors import PushkinLMError
+
+
+def resolve_data_path(data: str | Path | None) -> Path:
+    """A text file to read: `data` itself, `data/train.txt` for a folder, or the Hub copy."""
+    if data is None:
+        from .hub import download_corpus  # the Hub client is only imported when needed
+
+        return download_corpus()
+    path = Path(data)
+    if path.is_dir():
+        path = path / "train.txt"
+        if not path.is_file():
+            raise PushkinLMError(
+                f"folder {data} holds no train.txt; pass --data PATH to a text file, "
+                "or a folder that holds train.txt"
+            )
+    elif not path.exists():
+        raise PushkinLMError(f"data file {data} does not exist; check the --data path")
+    return path
+
+
+def read_text(path: str | Path) -> str:
+    """The UTF-8 text of `path`, refusing empty, binary and non-UTF-8 files with a clear error."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise PushkinLMError(f"cannot read {path}: {err.strerror}; check the path") from None
+    if not raw.strip():
+        raise PushkinLMError(f"{path} is empty; pass a UTF-8 text file with some text in it")
+    if b"\x00" in raw:
+        raise PushkinLMError(f"{path} looks binary (it has NUL bytes); pass a UTF-8 text file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise PushkinLMError(
+            f"{path} is not UTF-8 text (bad byte at offset {err.start}); "
+            "convert it, e.g. iconv -f cp1251 -t utf-8"
+        ) from None
+
+
+def split_train_val(ids: torch.Tensor, val_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first (1 - val_fraction) of the sequence trains, the rest validates."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise PushkinLMError(f"val fraction must be in [0, 1), got {val_fraction}")
+    n_train = int(len(ids) * (1.0 - val_fraction))
+    return ids[:n_train], ids[n_train:]
+
+
+def random_windows(
+    ids: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`batch_size` random windows of inputs and their next-character targets."""
+    starts = torch.randint(len(ids) - block_size, (batch_size,), generator=generator)
+    offsets = torch.arange(block_size)
+    x = ids[starts[:, None] + offsets]
+    y = ids[starts[:, None] + offsets + 1]
+    return x, y

@@ -1,0 +1,212 @@
+"""The network: character embedding -> LSTM -> causal self-attention -> next-character logits.
+
+The LSTM carries unbounded context in its state; one block of multi-head self-attention on
+top lets each position look back exactly at the last `attn_window` LSTM outputs, which is what
+rhyme and repeated words need. Attention has no positional embedding: the LSTM outputs already
+know where they are, so a window of cached keys/values works at any text position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .errors import PushkinLMError
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int
+    embed_dim: int = 128
+    hidden_size: int = 512
+    num_layers: int = 2
+    attention: bool = True  # False gives a plain LSTM language model (the ablation)
+    num_heads: int = 4
+    attn_window: int = 256  # positions a query sees, itself included
+    ffn_mult: int = 2  # width of the feed-forward after attention, x hidden_size; 0 = none
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            expected = float if f.type == "float" else bool if f.type == "bool" else int
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+                setattr(self, f.name, value)
+            if type(value) is not expected:
+                raise PushkinLMError(f"model setting {f.name} must be {expected.__name__}, got {value!r}")
+        for name in ("vocab_size", "embed_dim", "hidden_size", "num_layers", "num_heads", "attn_window"):
+            if getattr(self, name) < 1:
+                raise PushkinLMError(f"model setting {name} must be at least 1, got {getattr(self, name)}")
+        if self.ffn_mult < 0:
+            raise PushkinLMError(f"model setting ffn_mult must be 0 or more, got {self.ffn_mult}")
+        if self.hidden_size % self.num_heads:
+            raise PushkinLMError(
+                f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise PushkinLMError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: object) -> ModelConfig:
+        names = {f.name for f in fields(cls)}
+        if not isinstance(obj, dict) or not set(obj) <= names or "vocab_size" not in obj:
+            raise PushkinLMError(f"model config must be a JSON object with keys among {sorted(names)}")
+        return cls(**obj)
+
+
+@dataclass
+class ModelState:
+    """What generation carries from one character to the next."""
+
+    h: Tensor  # (num_layers, batch, hidden) LSTM hidden state
+    c: Tensor  # (num_layers, batch, hidden) LSTM cell state
+    keys: Tensor  # (batch, heads, cached, head_dim), at most attn_window - 1 cached positions
+    values: Tensor
+
+
+def window_mask(past: int, length: int, window: int) -> Tensor:
+    """Which keys each query may see: earlier or itself, and fewer than `window` positions back.
+
+    Queries are the `length` new positions that follow `past` cached ones; True means visible.
+    """
+    query = torch.arange(past, past + length)[:, None]
+    key = torch.arange(past + length)[None, :]
+    return (key <= query) & (query - key < window)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.num_heads = cfg.num_heads
+        self.window = cfg.attn_window
+        self.dropout = cfg.dropout
+        self.qkv = nn.Linear(cfg.hidden_size, 3 * cfg.hidden_size, bias=False)
+        self.proj = nn.Linear(cfg.hidden_size, cfg.hidden_size, bias=False)
+        self.resid_dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        batch, length, width = x.shape
+        heads = lambda t: t.view(batch, length, self.num_heads, -1).transpose(1, 2)  # noqa: E731
+        q, k, v = (heads(t) for t in self.qkv(x).split(width, dim=2))
+        past = keys.size(2)
+        k, v = torch.cat([keys, k], dim=2), torch.cat([values, v], dim=2)
+
+        mask, causal = None, False
+        if past == 0 and length <= self.window:
+            causal = length > 1  # the fast fused path covers the plain causal case
+        elif past + length > self.window or length > 1:
+            mask = window_mask(past, length, self.window).to(x.device)
+        y = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            is_causal=causal,
+            dropout_p=self.dropout if self.training else 0.0,
+        )
+        y = y.transpose(1, 2).reshape(batch, length, width)
+        # The next query sees itself plus at most window - 1 cached positions.
+        first_kept = max(0, k.size(2) - (self.window - 1))
+        return self.resid_dropout(self.proj(y)), k[:, :, first_kept:], v[:, :, first_kept:]
+
+
+class FeedForward(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.up = nn.Linear(cfg.hidden_size, cfg.ffn_mult * cfg.hidden_size)
+        self.down = nn.Linear(cfg.ffn_mult * cfg.hidden_size, cfg.hidden_size)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.dropout(self.down(F.gelu(self.up(x))))
+
+
+class PushkinLM(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
+        self.lstm = nn.LSTM(
+            cfg.embed_dim,
+            cfg.hidden_size,
+            cfg.num_layers,
+            batch_first=True,
+            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(cfg.dropout)
+        if cfg.attention:
+            self.ln_attn = nn.LayerNorm(cfg.hidden_size)
+            self.attn = CausalSelfAttention(cfg)
+            if cfg.ffn_mult:
+                self.ln_ffn = nn.LayerNorm(cfg.hidden_size)
+                self.ffn = FeedForward(cfg)
+        self.ln_out = nn.LayerNorm(cfg.hidden_size)
+        self.head = nn.Linear(cfg.hidden_size, cfg.vocab_size)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # A forget-gate bias of 1 keeps early gradients flowing through the cell state.
+        hidden = self.cfg.hidden_size
+        for name, param in self.lstm.named_parameters():
+            if name.startswith("bias_ih"):
+                with torch.no_grad():
+                    param[hidden : 2 * hidden].fill_(1.0)
+        # Residual branches start small so the block begins close to the identity.
+        for module in (getattr(self, "attn", None), getattr(self, "ffn", None)):
+            if module is not None:
+                out = module.proj if isinstance(module, CausalSelfAttention) else module.down
+                nn.init.normal_(out.weight, std=0.02)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def initial_state(self, batch_size: int = 1) -> ModelState:
+        cfg, device = self.cfg, self.head.weight.device
+        zeros = torch.zeros(cfg.num_layers, batch_size, cfg.hidden_size, device=device)
+        head_dim = cfg.hidden_size // cfg.num_heads
+        empty = torch.zeros(batch_size, cfg.num_heads, 0, head_dim, device=device)
+        return ModelState(zeros, zeros.clone(), empty, empty.clone())
+
+    def forward(self, idx: Tensor, state: ModelState | None = None) -> tuple[Tensor, ModelState]:
+        """Logits (batch, length, vocab) for every position of `idx`, and the state after it."""
+        if state is None:
+            state = self.initial_state(idx.size(0))
+        x = self.dropout(self.embed(idx))
+        if idx.size(1) == 1 and not torch.is_grad_enabled():
+            x, h, c = self._lstm_step(x, state.h, state.c)
+        else:
+            x, (h, c) = self.lstm(x, (state.h, state.c))
+        x = self.dropout(x)
+        keys, values = state.keys, state.values
+        if self.cfg.attention:
+            attended, keys, values = self.attn(self.ln_attn(x), keys, values)
+            x = x + attended
+            if self.cfg.ffn_mult:
+                x = x + self.ffn(self.ln_ffn(x))
+        logits = self.head(self.ln_out(x))
+        return logits, ModelState(h, c, keys, values)
+
+    def _lstm_step(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """One time step through the LSTM stack.
+
+        nn.LSTM pays a large fixed cost per call on CPU (about 20x the arithmetic for one
+        character at hidden size 512), so sampling runs the cell equations directly.
+        """
+        x = x[:, 0]
+        new_h, new_c = [], []
+        for layer in range(self.cfg.num_layers):
+            w_ih, w_hh, b_ih, b_hh = self.lstm.all_weights[layer]
+            gates = F.linear(x, w_ih, b_ih) + F.linear(h[layer], w_hh, b_hh)
+            i, f, g, o = gates.chunk(4, dim=1)
+            cell = torch.sigmoid(f) * c[layer] + torch.sigmoid(i) * torch.tanh(g)
+            x = torch.sigmoid(o) * torch.tanh(cell)
+            new_h.append(x)
+            new_c.append(cell)
+        return x[:, None], torch.stack(new_h), torch.stack(new_c)

@@ -1,0 +1,93 @@
+"""Sampling text from a model one character at a time, streaming as it goes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+from .errors import PushkinLMError
+from .model import PushkinLM
+from .vocab import CharVocab
+
+# Text starts after a poem boundary, so the model begins a fresh poem.
+POEM_BREAK = "\n\n</s>\n\n"
+
+
+def sample_next(
+    logits: Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> int:
+    """Draw one id from 1-D `logits`; temperature 0 takes the most likely id."""
+    if temperature == 0:
+        return int(logits.argmax())
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.numel():
+        kth = torch.topk(logits, top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    if top_p is not None and top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        # Keep the smallest prefix whose mass reaches top_p: an id stays if the mass before it
+        # is still short of top_p, so the most likely id always stays.
+        drop = (sorted_probs.cumsum(0) - sorted_probs) >= top_p
+        probs = probs.scatter(0, order[drop], 0.0)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def start_context(vocab: CharVocab) -> str:
+    """Unprinted text that comes before the prompt: a poem boundary where the vocabulary has one."""
+    for context in (POEM_BREAK, "\n"):
+        if not vocab.unknown_chars(context):
+            return context
+    return vocab.chars[-1]
+
+
+def check_sampling_args(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    if not temperature >= 0:  # also refuses NaN
+        raise PushkinLMError(f"temperature must be 0 (greedy) or more, got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise PushkinLMError(f"top_k must be at least 1, got {top_k}")
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise PushkinLMError(f"top_p must be in (0, 1], got {top_p}")
+
+
+@torch.inference_mode()
+def generate(
+    model: PushkinLM,
+    vocab: CharVocab,
+    prompt: str = "",
+    max_new_chars: int = 500,
+    temperature: float = 0.8,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+) -> Iterator[str]:
+    """Yield `max_new_chars` characters that continue `prompt`, one at a time.
+
+    Each step feeds only the newest character: the LSTM state and a bounded key/value cache
+    carry the rest, so a character costs the same however long the text already is.
+    """
+    check_sampling_args(temperature, top_k, top_p)
+    unknown = vocab.unknown_chars(prompt)
+    if unknown:
+        shown = "".join(unknown[:10])
+        raise PushkinLMError(
+            f"the prompt has characters the model does not know: {shown!r}; remove or replace them"
+        )
+    generator = torch.Generator()
+    generator.manual_seed(seed if seed is not None else torch.seed())
+    model.eval()
+    context = torch.tensor([vocab.encode(start_context(vocab) + prompt)])
+    logits, state = model(context)
+    logits = logits[0, -1]
+    for _ in range(max_new_chars):
+        logits[0] = float("-inf")  # never emit the unknown-character slot
+        next_id = sample_next(logits, temperature, top_k, top_p, generator)
+        yield vocab.chars[next_id]
+        logits, state = model(torch.tensor([[next_id]]), state)
+        logits = logits[0, -1]
