@@ -17,6 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from .errors import PushkinLMError
 from .model import ModelConfig, PushkinLM
 from .vocab import CharVocab
@@ -86,8 +88,13 @@ def save_checkpoint(
     vocab: CharVocab,
     meta: dict,
     extra_files: dict[str, bytes] | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> None:
-    """Write model weights, config, vocabulary and `meta` to folder `path`, atomically."""
+    """Write model weights, config, vocabulary and `meta` to folder `path`, atomically.
+
+    `dtype=torch.float16` halves the file (the shipped model is stored so); loading always
+    gives float32 weights.
+    """
     from safetensors.torch import save
 
     config = {
@@ -97,7 +104,7 @@ def save_checkpoint(
         "vocab": vocab.to_json(),
         "meta": meta,
     }
-    weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    weights = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
     files = {
         WEIGHTS_FILE: save(weights),
         CONFIG_FILE: json.dumps(config, ensure_ascii=False, indent=2).encode("utf-8"),

@@ -1,0 +1,47 @@
+import pytest
+import torch
+
+from pushkin_lm.data import random_windows, read_text, resolve_data_path, split_train_val
+from pushkin_lm.errors import PushkinLMError
+
+
+def test_split_is_first_90_percent_then_last_10():
+    ids = torch.arange(1000)
+    train, val = split_train_val(ids, 0.1)
+    assert train.tolist() == list(range(900)) and val.tolist() == list(range(900, 1000))
+
+
+def test_windows_are_contiguous_with_targets_shifted_by_one():
+    ids = torch.arange(100)
+    x, y = random_windows(ids, block_size=10, batch_size=4, generator=torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (4, 10)
+    assert torch.equal(y, x + 1)
+    assert torch.equal(x[:, 1:], x[:, :-1] + 1)
+
+
+def test_a_folder_resolves_to_its_train_txt(tmp_path):
+    (tmp_path / "train.txt").write_text("текст", encoding="utf-8")
+    assert resolve_data_path(tmp_path) == tmp_path / "train.txt"
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "is empty"),
+        (b"  \n", "is empty"),
+        (b"\x00\x01\x02abc", "binary"),
+        ("текст".encode("cp1251"), "not UTF-8"),
+    ],
+)
+def test_unreadable_texts_are_refused_with_the_reason(tmp_path, content, message):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    with pytest.raises(PushkinLMError, match=message):
+        read_text(path)
+
+
+def test_missing_path_and_folder_without_train_txt(tmp_path):
+    with pytest.raises(PushkinLMError, match="does not exist"):
+        resolve_data_path(tmp_path / "nope.txt")
+    with pytest.raises(PushkinLMError, match="no train.txt"):
+        resolve_data_path(tmp_path)

@@ -1,0 +1,112 @@
+import pytest
+import torch
+
+from pushkin_lm.errors import PushkinLMError
+from pushkin_lm.model import ModelConfig, PushkinLM, window_mask
+
+
+def make(window=12, **kw):
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        vocab_size=20,
+        embed_dim=8,
+        hidden_size=16,
+        num_layers=2,
+        num_heads=2,
+        attn_window=window,
+        dropout=0.0,
+        **kw,
+    )
+    return PushkinLM(cfg).eval()
+
+
+def test_logits_have_one_row_per_position():
+    logits, state = make()(torch.randint(20, (3, 7)))
+    assert logits.shape == (3, 7, 20)
+    assert state.h.shape == (2, 3, 16) and state.keys.shape[2] == 7
+
+
+@pytest.mark.parametrize("window", [4, 64])
+def test_changing_a_later_character_never_changes_earlier_logits(window):
+    model = make(window)
+    x = torch.randint(20, (1, 30))
+    y = x.clone()
+    y[0, 17] = (x[0, 17] + 1) % 20
+    with torch.no_grad():
+        a, _ = model(x)
+        b, _ = model(y)
+    assert torch.allclose(a[0, :17], b[0, :17], atol=1e-6)
+    assert not torch.allclose(a[0, 17], b[0, 17])
+
+
+@pytest.mark.parametrize("window", [5, 100])
+def test_incremental_steps_equal_full_recomputation(window):
+    model = make(window)
+    x = torch.randint(20, (2, 40))
+    with torch.no_grad():
+        full, _ = model(x)
+        state, steps = None, []
+        for t in range(40):
+            logits, state = model(x[:, t : t + 1], state)
+            steps.append(logits)
+        chunks, state = [], None
+        for t in range(0, 40, 9):
+            logits, state = model(x[:, t : t + 9], state)
+            chunks.append(logits)
+    assert torch.allclose(torch.cat(steps, 1), full, atol=1e-5)
+    assert torch.allclose(torch.cat(chunks, 1), full, atol=1e-5)
+
+
+def test_attention_only_sees_the_window():
+    model = make(window=5)
+    x = torch.randint(20, (1, 30))
+    y = x.clone()
+    y[0, 10] = (x[0, 10] + 1) % 20
+    # Cut the LSTM's memory (no recurrent weights, forget gates shut) so only attention could
+    # carry information from one position to another.
+    for layer in (0, 1):
+        getattr(model.lstm, f"weight_hh_l{layer}").data.zero_()
+        getattr(model.lstm, f"bias_ih_l{layer}").data[16:32] = -1e4
+    with torch.no_grad():
+        a, _ = model(x)
+        b, _ = model(y)
+    assert not torch.allclose(a[0, 14], b[0, 14])  # 4 back: inside the window
+    assert torch.allclose(a[0, 15:], b[0, 15:], atol=1e-6)  # 5 or more back: outside
+
+
+def test_cache_stays_bounded_by_the_window():
+    model = make(window=6)
+    state = None
+    with torch.no_grad():
+        for _ in range(20):
+            _, state = model(torch.randint(20, (1, 1)), state)
+    assert state.keys.shape[2] == 5 and state.values.shape[2] == 5
+
+
+def test_window_mask_is_causal_and_banded():
+    mask = window_mask(past=2, length=3, window=3)
+    assert mask.tolist() == [
+        [True, True, True, False, False],
+        [False, True, True, True, False],
+        [False, False, True, True, True],
+    ]
+
+
+def test_switching_attention_off_gives_a_plain_lstm():
+    plain = make(attention=False)
+    assert not hasattr(plain, "attn")
+    assert plain.num_params() < make().num_params()
+
+
+@pytest.mark.parametrize(
+    "bad", [{"hidden_size": 0}, {"num_heads": 3}, {"dropout": 1.0}, {"hidden_size": "8"}]
+)
+def test_config_rejects_bad_sizes(bad):
+    settings = {"vocab_size": 10, "hidden_size": 16, "num_heads": 2, **bad}
+    with pytest.raises(PushkinLMError):
+        ModelConfig(**settings)
+
+
+def test_config_json_round_trip():
+    cfg = ModelConfig(vocab_size=10, hidden_size=16, num_heads=2)
+    assert ModelConfig.from_json(cfg.to_json()) == cfg

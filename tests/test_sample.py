@@ -1,0 +1,79 @@
+import pytest
+import torch
+
+from pushkin_lm.errors import PushkinLMError
+from pushkin_lm.sample import generate, sample_next
+
+
+def test_temperature_zero_takes_the_argmax():
+    logits = torch.tensor([0.1, 2.0, 1.9, -1.0])
+    assert all(sample_next(logits, temperature=0) == 1 for _ in range(20))
+
+
+def test_top_k_restricts_the_support_to_the_k_most_likely():
+    logits = torch.tensor([3.0, 2.9, 2.8, 0.0, -1.0])
+    g = torch.Generator().manual_seed(0)
+    drawn = {sample_next(logits, 5.0, top_k=2, generator=g) for _ in range(300)}
+    assert drawn == {0, 1}
+
+
+def test_top_p_keeps_the_smallest_set_reaching_the_mass():
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
+    g = torch.Generator().manual_seed(0)
+    drawn = {sample_next(probs.log(), 1.0, top_p=0.75, generator=g) for _ in range(400)}
+    assert drawn == {0, 1}
+    assert {sample_next(probs.log(), 1.0, top_p=0.01, generator=g) for _ in range(50)} == {0}
+
+
+def test_high_temperature_without_limits_reaches_every_id():
+    logits = torch.tensor([3.0, 0.0, 0.0])
+    g = torch.Generator().manual_seed(0)
+    assert {sample_next(logits, 3.0, generator=g) for _ in range(300)} == {0, 1, 2}
+
+
+def test_generation_streams_exactly_max_new_chars(tiny_model):
+    model, vocab = tiny_model
+    chars = list(generate(model, vocab, "луна", 37, seed=1))
+    assert len(chars) == 37 and all(c in vocab for c in chars)
+
+
+def test_same_seed_same_text_and_other_seed_other_text(tiny_model):
+    model, vocab = tiny_model
+    text = lambda seed: "".join(generate(model, vocab, "", 80, temperature=1.0, seed=seed))  # noqa: E731
+    assert text(3) == text(3)
+    assert text(3) != text(4)
+
+
+def test_greedy_generation_matches_argmax_of_full_recomputation(tiny_model):
+    model, vocab = tiny_model
+    prompt = "мороз"
+    out = "".join(generate(model, vocab, prompt, 30, temperature=0))
+    from pushkin_lm.sample import start_context
+
+    ids = torch.tensor([vocab.encode(start_context(vocab) + prompt + out)])
+    with torch.no_grad():
+        logits, _ = model(ids)
+    logits[..., 0] = float("-inf")
+    predicted = logits[0, -31:-1].argmax(-1).tolist()
+    assert vocab.decode(predicted) == out
+
+
+def test_prompt_with_unknown_characters_is_a_clear_error(tiny_model):
+    model, vocab = tiny_model
+    with pytest.raises(PushkinLMError, match="does not know: 'QZ'"):
+        list(generate(model, vocab, "луна QZ", 5))
+
+
+@pytest.mark.parametrize(
+    "kw", [{"temperature": -0.1}, {"top_p": 0.0}, {"top_p": 1.5}, {"top_k": 0}, {"temperature": float("nan")}]
+)
+def test_bad_sampling_settings_are_refused(tiny_model, kw):
+    model, vocab = tiny_model
+    with pytest.raises(PushkinLMError):
+        list(generate(model, vocab, "", 5, **kw))
+
+
+def test_unknown_slot_is_never_emitted(tiny_model):
+    model, vocab = tiny_model
+    model.head.bias.data[0] = 100.0  # make the unknown slot overwhelmingly likely
+    assert "\ufffd" not in "".join(generate(model, vocab, "", 50, temperature=1.0, seed=0))

@@ -1,0 +1,67 @@
+import json
+import math
+
+import pytest
+
+from pushkin_lm.checkpoint import load_checkpoint
+from pushkin_lm.errors import PushkinLMError
+from pushkin_lm.train import TrainConfig, learning_rate_at, train
+
+
+def test_learning_rate_warms_up_then_decays_to_the_floor():
+    cfg = TrainConfig(learning_rate=1e-3, min_lr=1e-4, warmup_iters=10)
+    assert learning_rate_at(cfg, 0, 0.0) == pytest.approx(1e-4)
+    assert learning_rate_at(cfg, 9, 0.0) == pytest.approx(1e-3)
+    assert learning_rate_at(cfg, 50, 0.5) == pytest.approx(5.5e-4)
+    assert learning_rate_at(cfg, 100, 1.0) == pytest.approx(1e-4)
+
+
+def test_training_lowers_validation_loss_and_keeps_the_best(trained_dir):
+    log = [json.loads(line) for line in (trained_dir / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [30, 60]
+    assert log[-1]["val_nats_per_char"] < 0.8 * math.log(30)  # well below a uniform guess
+    best = load_checkpoint(trained_dir)
+    assert best.meta["val_nats_per_char"] == min(r["val_nats_per_char"] for r in log)
+    assert best.meta["step"] in (30, 60) and best.meta["data_source"].endswith("verse.txt")
+
+
+def test_an_existing_checkpoint_is_not_overwritten_unless_asked(trained_dir):
+    before = (trained_dir / "best" / "model.safetensors").read_bytes()
+    cfg = TrainConfig(data=str(trained_dir.parent / "verse.txt"), out_dir=str(trained_dir), max_iters=1)
+    with pytest.raises(PushkinLMError, match="--overwrite"):
+        train(cfg, log=lambda *_: None)
+    assert (trained_dir / "best" / "model.safetensors").read_bytes() == before
+
+
+def test_text_shorter_than_a_window_is_refused(tmp_path):
+    (tmp_path / "short.txt").write_text("коротко", encoding="utf-8")
+    cfg = TrainConfig(data=str(tmp_path / "short.txt"), out_dir=str(tmp_path / "run"), block_size=64)
+    with pytest.raises(PushkinLMError, match="too short"):
+        train(cfg, log=lambda *_: None)
+
+
+def test_nan_loss_stops_with_a_clear_message(tmp_path, verse_file):
+    cfg = TrainConfig(
+        data=str(verse_file),
+        out_dir=str(tmp_path / "run"),
+        max_iters=50,
+        block_size=16,
+        batch_size=2,
+        learning_rate=1e30,
+        min_lr=0.0,
+        warmup_iters=0,
+        grad_clip=1e30,
+        eval_interval=1,
+        progress=False,
+    )
+    with pytest.raises(PushkinLMError, match="loss became"):
+        train(cfg, {"hidden_size": 16, "embed_dim": 8, "num_heads": 2, "dropout": 0.0}, log=lambda *_: None)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"batch_size": 0}, {"max_minutes": 0}, {"learning_rate": -1.0}, {"grad_clip": 0.0}, {"threads": 0}],
+)
+def test_bad_settings_are_refused(bad):
+    with pytest.raises(PushkinLMError):
+        TrainConfig(**bad)
