@@ -109,6 +109,13 @@ def train_parser() -> ArgumentParser:
     _flag(g, "grad_clip", type=_positive_float)
     _flag(g, "eval_interval", type=_positive_int, help="steps between validation runs")
     _flag(g, "val_fraction", type=float, help="share of the text, at its end, that validates")
+    _flag(
+        g,
+        "stateful",
+        action="store_true",
+        default=None,
+        help="carry LSTM state and attention cache across consecutive windows (truncated BPTT)",
+    )
     m = p.add_argument_group("model size")
     _flag(m, "embed_dim", type=_positive_int)
     _flag(m, "hidden_size", type=_positive_int)

@@ -65,3 +65,38 @@ def random_windows(
     x = ids[starts[:, None] + offsets]
     y = ids[starts[:, None] + offsets + 1]
     return x, y
+
+
+class ConsecutiveWindows:
+    """Batches whose rows carry on where the previous batch's rows stopped.
+
+    The training split is cut into `batch_size` lanes read left to right, one window per step,
+    so the model's state after one batch is the right starting state for the next (truncated
+    backpropagation through time). Each pass starts at a fresh random shift, so window
+    boundaries move from one pass to the next.
+    """
+
+    def __init__(
+        self, ids: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator
+    ) -> None:
+        if (len(ids) - block_size) // batch_size < block_size + 1:
+            raise PushkinLMError(
+                f"the training split ({len(ids)} characters) is too short for {batch_size} lanes of "
+                f"{block_size}-character windows; use a smaller --batch_size or --block_size"
+            )
+        self.ids, self.block_size, self.batch_size, self.generator = ids, block_size, batch_size, generator
+        self.position = self.lane_length = 0
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """Inputs, targets, and whether this batch starts a new pass (so state must be reset)."""
+        fresh = self.position + self.block_size > self.lane_length
+        if fresh:
+            shift = int(torch.randint(self.block_size, (1,), generator=self.generator))
+            self.lane_length = (len(self.ids) - 1 - shift) // self.batch_size
+            usable = self.ids[shift : shift + self.batch_size * self.lane_length + 1]
+            self.inputs = usable[:-1].view(self.batch_size, self.lane_length)
+            self.targets = usable[1:].view(self.batch_size, self.lane_length)
+            self.position = 0
+        window = slice(self.position, self.position + self.block_size)
+        self.position += self.block_size
+        return self.inputs[:, window], self.targets[:, window], fresh

@@ -70,6 +70,10 @@ class ModelState:
     keys: Tensor  # (batch, heads, cached, head_dim), at most attn_window - 1 cached positions
     values: Tensor
 
+    def detach(self) -> ModelState:
+        """The same state cut off from the graph: training carries it, never backpropagates into it."""
+        return ModelState(self.h.detach(), self.c.detach(), self.keys.detach(), self.values.detach())
+
 
 def window_mask(past: int, length: int, window: int) -> Tensor:
     """Which keys each query may see: earlier or itself, and fewer than `window` positions back.

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from . import __version__
 from .checkpoint import save_checkpoint
-from .data import random_windows, read_text, resolve_data_path, split_train_val
+from .data import ConsecutiveWindows, random_windows, read_text, resolve_data_path, split_train_val
 from .errors import PushkinLMError
 from .evaluate import score_ids
 from .model import ModelConfig, PushkinLM
@@ -44,6 +44,7 @@ class TrainConfig:
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     eval_interval: int = 250
+    stateful: bool = False  # carry model state across consecutive windows instead of random windows
     seed: int = 1337
     threads: int | None = None  # torch CPU threads; None keeps torch's default
     progress: bool = True
@@ -120,13 +121,20 @@ def train(cfg: TrainConfig, model_settings: dict | None = None, log=print) -> di
     model = PushkinLM(ModelConfig(vocab_size=len(vocab), **(model_settings or {})))
     optimizer = make_optimizer(model, cfg)
     batches = torch.Generator().manual_seed(cfg.seed)
+    lanes = ConsecutiveWindows(train_ids, cfg.block_size, cfg.batch_size, batches) if cfg.stateful else None
+    state = None
     log(
         f"data {data_path}: {len(text):,} chars, vocab {len(vocab)}, "
         f"train {len(train_ids):,} / val {len(val_ids):,}; model {model.num_params():,} params"
     )
 
+    eval_seconds = 0.0
+
     def evaluate() -> dict:
+        nonlocal eval_seconds
+        started = time.monotonic()
         scores = {name: score_ids(model, part) for name, part in score_ids_of.items() if part is not None}
+        eval_seconds += time.monotonic() - started
         return {f"{name}_nats_per_char": value for name, value in scores.items()}
 
     def save(name: str, step: int, metrics: dict, elapsed: float) -> None:
@@ -156,8 +164,13 @@ def train(cfg: TrainConfig, model_settings: dict | None = None, log=print) -> di
         for group in optimizer.param_groups:
             group["lr"] = lr
 
-        x, y = random_windows(train_ids, cfg.block_size, cfg.batch_size, batches)
-        logits, _ = model(x)
+        if lanes is not None:
+            x, y, fresh = lanes.next()
+            logits, state = model(x, None if fresh else state)
+            state = state.detach()
+        else:
+            x, y = random_windows(train_ids, cfg.block_size, cfg.batch_size, batches)
+            logits, _ = model(x)
         loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
         if not torch.isfinite(loss):
             raise PushkinLMError(
@@ -185,7 +198,13 @@ def train(cfg: TrainConfig, model_settings: dict | None = None, log=print) -> di
         f"done: {step} steps in {elapsed / 60:.1f} min; best val {best_val:.4f} nats/char "
         f"({best_val / math.log(2):.4f} bits/char); checkpoint in {out / 'best'}"
     )
-    return {**metrics, "best_val_nats_per_char": best_val, "steps": step, "elapsed_s": elapsed}
+    return {
+        **metrics,
+        "best_val_nats_per_char": best_val,
+        "steps": step,
+        "elapsed_s": elapsed,
+        "train_seconds": elapsed - eval_seconds,  # time in training steps alone
+    }
 
 
 def _report(metrics: dict, step: int, elapsed: float, best_val: float, save, log_file, write) -> float:

@@ -45,3 +45,22 @@ def test_missing_path_and_folder_without_train_txt(tmp_path):
         resolve_data_path(tmp_path / "nope.txt")
     with pytest.raises(PushkinLMError, match="no train.txt"):
         resolve_data_path(tmp_path)
+
+
+def test_consecutive_windows_continue_each_row_until_a_new_pass():
+    from pushkin_lm.data import ConsecutiveWindows
+
+    lanes = ConsecutiveWindows(torch.arange(200), block_size=5, batch_size=3, generator=torch.Generator())
+    x1, y1, fresh1 = lanes.next()
+    x2, _, fresh2 = lanes.next()
+    assert fresh1 and not fresh2
+    assert torch.equal(y1, x1 + 1) and torch.equal(x2[:, 0], x1[:, -1] + 1)
+    passes = [lanes.next()[2] for _ in range(40)]
+    assert any(passes)  # a lane that runs out starts a new pass
+
+
+def test_consecutive_windows_refuse_a_text_too_short_for_the_lanes():
+    from pushkin_lm.data import ConsecutiveWindows
+
+    with pytest.raises(PushkinLMError, match="too short"):
+        ConsecutiveWindows(torch.arange(50), block_size=10, batch_size=8, generator=torch.Generator())

@@ -1,0 +1,120 @@
+"""pushkin-lm against its ablation and a nanoGPT-style baseline, each for the same wall-clock budget.
+
+    python bench/compare.py --minutes 10 [--data ../shared/data/pushkin_new/train.txt]
+
+Trains, one after the other on the standard split (first 90 % trains, last 10 % validates):
+  (a) pushkin-lm's default configuration, exactly as `python code/train.py` trains it,
+  (b) the same with the attention block switched off (a plain LSTM),
+  (c) a small character GPT in nanoGPT's CPU recipe (bench/gpt.py),
+then prints one table and writes it as JSON. MFU is model FLOPs per second over the float32
+matmul peak that bench/peak_flops.py measures on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpt import train_gpt  # noqa: E402
+from peak_flops import peak_gflops  # noqa: E402
+
+from pushkin_lm.data import read_text, split_train_val  # noqa: E402
+from pushkin_lm.model import ModelConfig, PushkinLM  # noqa: E402
+from pushkin_lm.train import TrainConfig, train  # noqa: E402
+from pushkin_lm.vocab import CharVocab  # noqa: E402
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pushkin_new" / "train.txt"
+
+
+def pushkin_flops_per_char(cfg: ModelConfig, block_size: int) -> float:
+    """Training FLOPs per character: 6 per weight (forward + backward) + attention scores."""
+    model = PushkinLM(cfg)
+    weights = model.num_params() - model.embed.weight.numel()
+    attention = 12 * cfg.hidden_size * min(block_size, cfg.attn_window) if cfg.attention else 0
+    return 6 * weights + attention
+
+
+def run_pushkin(data: Path, minutes: float, vocab_size: int, attention: bool) -> dict:
+    cfg = TrainConfig(data=str(data), max_minutes=minutes, overwrite=True, progress=False)
+    settings = {} if attention else {"attention": False}
+    with tempfile.TemporaryDirectory() as out:
+        cfg.out_dir = out
+        result = train(cfg, settings, log=lambda *_: None)
+    model_cfg = ModelConfig(vocab_size=vocab_size, **settings)
+    return {
+        "params": PushkinLM(model_cfg).num_params(),
+        "iterations": result["steps"],
+        "chars_seen": result["steps"] * cfg.batch_size * cfg.block_size,
+        "train_seconds": result["train_seconds"],
+        "train_nats_per_char": result["train_nats_per_char"],
+        "val_nats_per_char": result["val_nats_per_char"],
+        "flops_per_char": pushkin_flops_per_char(model_cfg, cfg.block_size),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock training budget per model")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the corpus text file")
+    parser.add_argument("--json_out", type=Path, default=Path("bench/results/compare.json"))
+    parser.add_argument("--only", choices=["a", "b", "c"], nargs="*", help="run only these rows")
+    args = parser.parse_args()
+
+    text = read_text(args.data)
+    vocab = CharVocab.build(text)
+    train_ids, val_ids = split_train_val(torch.tensor(vocab.encode(text)), 0.1)
+    peak = peak_gflops() * 1e9
+    runs = {
+        "a": (
+            "pushkin-lm default (LSTM + attention)",
+            lambda: run_pushkin(args.data, args.minutes, len(vocab), True),
+        ),
+        "b": (
+            "ablation: attention off (plain LSTM)",
+            lambda: run_pushkin(args.data, args.minutes, len(vocab), False),
+        ),
+        "c": (
+            "nanoGPT-style char GPT (4x4x128, block 64)",
+            lambda: train_gpt(train_ids, val_ids, len(vocab), args.minutes),
+        ),
+    }
+    rows = []
+    for key in args.only or runs:
+        name, run = runs[key]
+        print(f"training ({key}) {name} for {args.minutes:g} min ...", file=sys.stderr, flush=True)
+        row = {"key": key, "model": name, **run()}
+        row["chars_per_second"] = row["chars_seen"] / row["train_seconds"]
+        row["mfu"] = row["flops_per_char"] * row["chars_per_second"] / peak
+        rows.append(row)
+
+    header = (
+        f"{'':3}{'model':44}{'params':>10}{'iters':>7}{'chars seen':>12}{'train nats':>11}"
+        f"{'val nats':>9}{'val bits':>9}{'chars/s':>9}{'MFU':>7}"
+    )
+    print(
+        f"budget {args.minutes:g} min per model, {torch.get_num_threads()} threads, "
+        f"matmul peak {peak / 1e9:.0f} GFLOP/s"
+    )
+    print(header)
+    for r in rows:
+        print(
+            f"({r['key']}) {r['model']:43}{r['params']:>10,}{r['iterations']:>7}{r['chars_seen']:>12,}"
+            f"{r['train_nats_per_char']:>11.4f}{r['val_nats_per_char']:>9.4f}"
+            f"{r['val_nats_per_char'] / math.log(2):>9.4f}{r['chars_per_second']:>9.0f}{r['mfu']:>7.1%}"
+        )
+    args.json_out.parent.mkdir(parents=True, exist_ok=True)
+    args.json_out.write_text(
+        json.dumps({"minutes": args.minutes, "peak_gflops": peak / 1e9, "rows": rows}, indent=2)
+    )
+    print(f"wrote {args.json_out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Measure this machine's float32 matmul peak (GFLOP/s), the denominator of MFU.
+
+python bench/peak_flops.py [--threads N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+
+def matmul_gflops(size: int, repeats: int = 5) -> float:
+    """Best-of-`repeats` GFLOP/s of one size x size float32 matmul."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b  # warm up the kernels
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def peak_gflops(threads: int | None = None) -> float:
+    """The best matmul throughput over a few sizes: the peak that MFU is measured against."""
+    if threads:
+        torch.set_num_threads(threads)
+    return max(matmul_gflops(size) for size in (1024, 2048, 3072))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    peak = peak_gflops(args.threads)
+    result = {"threads": torch.get_num_threads(), "peak_gflops": round(peak, 1)}
+    print(
+        json.dumps(result)
+        if args.json
+        else f"float32 matmul peak: {peak:.1f} GFLOP/s on {result['threads']} threads"
+    )
+
+
+if __name__ == "__main__":
+    main()
