@@ -109,6 +109,7 @@ def train_parser() -> ArgumentParser:
     _flag(g, "grad_clip", type=_positive_float)
     _flag(g, "eval_interval", type=_positive_int, help="steps between validation runs")
     _flag(g, "val_fraction", type=float, help="share of the text, at its end, that validates")
+    _flag(g, "bf16", action="store_true", default=None, help="bfloat16 autocast for training steps")
     _flag(
         g,
         "stateful",
@@ -130,39 +131,19 @@ def train_parser() -> ArgumentParser:
     return p
 
 
-MODEL_FLAGS = ("embed_dim", "hidden_size", "num_layers", "num_heads", "attn_window", "ffn_mult", "dropout")
-TRAIN_FLAGS = (
-    "max_iters",
-    "max_minutes",
-    "seed",
-    "threads",
-    "batch_size",
-    "block_size",
-    "learning_rate",
-    "min_lr",
-    "warmup_iters",
-    "weight_decay",
-    "grad_clip",
-    "eval_interval",
-    "val_fraction",
-)
-
-
 def _train(args: argparse.Namespace) -> None:
+    from dataclasses import fields
+
+    from .model import ModelConfig
     from .train import TrainConfig, train
 
     chosen = {**PRESETS[args.preset], **{k: v for k, v in vars(args).items() if v is not None}}
-    model_settings = {k: chosen[k] for k in MODEL_FLAGS if k in chosen}
+    model_settings = {f.name: chosen[f.name] for f in fields(ModelConfig) if f.name in chosen}
     if args.no_attention:
         model_settings["attention"] = False
-    cfg = TrainConfig(
-        data=args.data,
-        out_dir=args.out,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-        **{k: chosen[k] for k in TRAIN_FLAGS if k in chosen},
-    )
-    train(cfg, model_settings)
+    train_settings = {f.name: chosen[f.name] for f in fields(TrainConfig) if f.name in chosen}
+    train_settings.update(out_dir=args.out, progress=not args.no_progress)
+    train(TrainConfig(**train_settings), model_settings)
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:

@@ -44,6 +44,7 @@ class TrainConfig:
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     eval_interval: int = 250
+    bf16: bool = False  # bfloat16 autocast for the training step (about 1.5-2x faster on AVX-512 CPUs)
     stateful: bool = False  # carry model state across consecutive windows instead of random windows
     seed: int = 1337
     threads: int | None = None  # torch CPU threads; None keeps torch's default
@@ -164,14 +165,15 @@ def train(cfg: TrainConfig, model_settings: dict | None = None, log=print) -> di
         for group in optimizer.param_groups:
             group["lr"] = lr
 
-        if lanes is not None:
-            x, y, fresh = lanes.next()
-            logits, state = model(x, None if fresh else state)
-            state = state.detach()
-        else:
-            x, y = random_windows(train_ids, cfg.block_size, cfg.batch_size, batches)
-            logits, _ = model(x)
-        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            if lanes is not None:
+                x, y, fresh = lanes.next()
+                logits, state = model(x, None if fresh else state)
+                state = state.detach()
+            else:
+                x, y = random_windows(train_ids, cfg.block_size, cfg.batch_size, batches)
+                logits, _ = model(x)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
         if not torch.isfinite(loss):
             raise PushkinLMError(
                 f"the loss became {loss.item()} at step {step}; the best checkpoint so far is "

@@ -38,9 +38,13 @@ def test_train_generate_evaluate_end_to_end(tmp_path, verse_file):
         "--eval_interval",
         "20",
         "--no_progress",
+        "--stateful",
     )
     assert trained.returncode == 0, trained.stderr
     assert "val" in trained.stdout and (out / "best" / "config.json").is_file()
+    config = json.loads((out / "best" / "config.json").read_text(encoding="utf-8"))
+    assert config["model"]["hidden_size"] == 32 and config["model"]["embed_dim"] == 16
+    assert config["meta"]["train_config"]["stateful"] is True
 
     generated = run_script(
         "generate", "--checkpoint", str(out), "--prompt", "луна", "--max_tokens", "120", "--seed", "5"
