@@ -42,10 +42,9 @@ def pushkin_flops_per_char(cfg: ModelConfig, block_size: int) -> float:
 
 
 def run_pushkin(data: Path, minutes: float, vocab_size: int, attention: bool) -> dict:
-    cfg = TrainConfig(data=str(data), max_minutes=minutes, overwrite=True, progress=False)
     settings = {} if attention else {"attention": False}
     with tempfile.TemporaryDirectory() as out:
-        cfg.out_dir = out
+        cfg = TrainConfig(data=str(data), out_dir=out, max_minutes=minutes, progress=False)
         result = train(cfg, settings, log=lambda *_: None)
     model_cfg = ModelConfig(vocab_size=vocab_size, **settings)
     return {

@@ -67,8 +67,8 @@ def _run(
     try:
         command(args)
     except PushkinLMError as err:
-        print(f"{parser.prog}: error: {err}", file=sys.stderr)
-        return 2
+        print(f"{parser.prog}: {'' if _is_interrupt(err) else 'error: '}{err}", file=sys.stderr)
+        return 130 if _is_interrupt(err) else 2
     except KeyboardInterrupt:
         print(f"\n{parser.prog}: interrupted", file=sys.stderr)
         return 130
@@ -78,7 +78,8 @@ def _run(
     return 0
 
 
-# ----------------------------------------------------------------------------- train
+def _is_interrupt(err: PushkinLMError) -> bool:
+    return type(err).__name__ == "TrainingInterrupted"  # no import: train pulls in torch
 
 
 def train_parser() -> ArgumentParser:
@@ -93,6 +94,7 @@ def train_parser() -> ArgumentParser:
     )
     _flag(p, "out", default="out", help="folder for checkpoints (best/) and log.jsonl")
     _flag(p, "overwrite", action="store_true", help="replace a checkpoint already in --out")
+    _flag(p, "resume", metavar="DIR", help="continue the run saved in DIR (its last/ checkpoint) exactly")
     _flag(p, "preset", choices=sorted(PRESETS), default="default", help="named set of defaults")
     _flag(p, "max_iters", type=_positive_int, help="stop after this many steps")
     _flag(p, "max_minutes", type=_positive_float, help="stop after this much wall-clock time (default 10)")
@@ -132,18 +134,37 @@ def train_parser() -> ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from dataclasses import fields
+    from dataclasses import fields, replace
 
     from .model import ModelConfig
-    from .train import TrainConfig, train
+    from .train import TrainConfig, Trainer, saved_run
 
-    chosen = {**PRESETS[args.preset], **{k: v for k, v in vars(args).items() if v is not None}}
-    model_settings = {f.name: chosen[f.name] for f in fields(ModelConfig) if f.name in chosen}
+    given = {k: v for k, v in vars(args).items() if v is not None}
     if args.no_attention:
-        model_settings["attention"] = False
-    train_settings = {f.name: chosen[f.name] for f in fields(TrainConfig) if f.name in chosen}
-    train_settings.update(out_dir=args.out, progress=not args.no_progress)
-    train(TrainConfig(**train_settings), model_settings)
+        given["attention"] = False
+    model_names = [f.name for f in fields(ModelConfig) if f.name != "vocab_size"]
+    train_names = [f.name for f in fields(TrainConfig)]
+    if args.resume:
+        # The saved run's settings stand; only settings that do not change a step may be given anew.
+        cfg, model_settings = saved_run(args.resume)
+        changed = [
+            k
+            for k in train_names
+            if k in given and k not in TrainConfig.RESUMABLE and given[k] != getattr(cfg, k)
+        ]
+        if changed:
+            raise PushkinLMError(
+                f"--{changed[0]} cannot change when resuming; drop it, or start a new run with --overwrite"
+            )
+        model_settings.update({k: given[k] for k in model_names if k in given})
+        updates = {k: given[k] for k in TrainConfig.RESUMABLE if k in given}
+        cfg = replace(cfg, **updates, out_dir=args.resume, progress=not args.no_progress)
+    else:
+        chosen = {**PRESETS[args.preset], **given}
+        model_settings = {k: chosen[k] for k in model_names if k in chosen}
+        train_settings = {k: chosen[k] for k in train_names if k in chosen}
+        cfg = TrainConfig(**train_settings, out_dir=args.out, progress=not args.no_progress)
+    Trainer(cfg, model_settings, overwrite=args.overwrite, resume=bool(args.resume)).run()
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:

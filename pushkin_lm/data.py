@@ -85,17 +85,28 @@ class ConsecutiveWindows:
                 f"{block_size}-character windows; use a smaller --batch_size or --block_size"
             )
         self.ids, self.block_size, self.batch_size, self.generator = ids, block_size, batch_size, generator
-        self.position = self.lane_length = 0
+        self.position = self.lane_length = self.shift = 0
+
+    def state_dict(self) -> dict:
+        return {"position": self.position, "shift": self.shift, "lane_length": self.lane_length}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a saved position (the generator's state is restored separately)."""
+        self._cut_lanes(int(state["shift"]))
+        self.position = int(state["position"])
+
+    def _cut_lanes(self, shift: int) -> None:
+        self.shift = shift
+        self.lane_length = (len(self.ids) - 1 - shift) // self.batch_size
+        usable = self.ids[shift : shift + self.batch_size * self.lane_length + 1]
+        self.inputs = usable[:-1].view(self.batch_size, self.lane_length)
+        self.targets = usable[1:].view(self.batch_size, self.lane_length)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """Inputs, targets, and whether this batch starts a new pass (so state must be reset)."""
         fresh = self.position + self.block_size > self.lane_length
         if fresh:
-            shift = int(torch.randint(self.block_size, (1,), generator=self.generator))
-            self.lane_length = (len(self.ids) - 1 - shift) // self.batch_size
-            usable = self.ids[shift : shift + self.batch_size * self.lane_length + 1]
-            self.inputs = usable[:-1].view(self.batch_size, self.lane_length)
-            self.targets = usable[1:].view(self.batch_size, self.lane_length)
+            self._cut_lanes(int(torch.randint(self.block_size, (1,), generator=self.generator)))
             self.position = 0
         window = slice(self.position, self.position + self.block_size)
         self.position += self.block_size

@@ -1,7 +1,10 @@
-"""The training loop: random windows of the training split, AdamW, warmup + cosine decay.
+"""Training: random (or consecutive) windows of the training split, AdamW, warmup + cosine decay.
 
-Read it top to bottom: `train` prepares data and model, then loops, evaluating on the whole
-validation split every `eval_interval` steps and keeping the best model so far in `out/best`.
+`Trainer` prepares data, model and optimizer (or restores them from `out/last` to resume
+exactly), and `Trainer.run` is the loop, readable top to bottom. Every `eval_interval` steps it
+scores the whole validation split, saves `out/best` when validation improved and `out/last`
+(with optimizer and RNG state) always. SIGINT and SIGTERM stop it cleanly after the current
+step, saving `out/last` first.
 """
 
 from __future__ import annotations
@@ -9,16 +12,17 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from . import __version__
-from .checkpoint import save_checkpoint
+from . import __version__, trainstate
+from .checkpoint import load_checkpoint, read_config, save_checkpoint
 from .data import ConsecutiveWindows, random_windows, read_text, resolve_data_path, split_train_val
 from .errors import PushkinLMError
 from .evaluate import score_ids
@@ -26,13 +30,13 @@ from .model import ModelConfig, PushkinLM
 from .vocab import CharVocab
 
 TRAIN_SCORE_CHARS = 50_000  # a fixed slice of the training split, scored like validation
+HUB_SOURCE = "hf://datasets/abobster/pushkin_new/train.txt"
 
 
 @dataclass
 class TrainConfig:
     data: str | None = None  # a text file or a folder with train.txt; None: the Hub dataset
     out_dir: str = "out"
-    overwrite: bool = False
     val_fraction: float = 0.1  # the last 10 % validates
     batch_size: int = 32
     block_size: int = 128
@@ -51,8 +55,7 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        positive = ("batch_size", "block_size", "max_iters", "eval_interval")
-        for name in positive:
+        for name in ("batch_size", "block_size", "max_iters", "eval_interval"):
             if getattr(self, name) < 1:
                 raise PushkinLMError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_minutes is not None and not self.max_minutes > 0:
@@ -61,8 +64,17 @@ class TrainConfig:
             raise PushkinLMError("learning_rate must be > 0 and min_lr in [0, learning_rate]")
         if self.warmup_iters < 0 or self.weight_decay < 0 or not self.grad_clip > 0:
             raise PushkinLMError("warmup_iters and weight_decay must be >= 0, grad_clip > 0")
+        if not 0 <= self.val_fraction < 1:
+            raise PushkinLMError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.threads is not None and self.threads < 1:
             raise PushkinLMError(f"threads must be at least 1, got {self.threads}")
+
+    # Settings a resumed run may change: they do not alter what one step computes.
+    RESUMABLE = ("max_iters", "max_minutes", "eval_interval", "threads", "data")
+
+
+class TrainingInterrupted(PushkinLMError):
+    """Training stopped on a signal after saving `last`; the message says how to resume."""
 
 
 def learning_rate_at(cfg: TrainConfig, step: int, progress: float) -> float:
@@ -83,147 +95,281 @@ def make_optimizer(model: PushkinLM, cfg: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, 0.99))
 
 
-def prepare_out_dir(cfg: TrainConfig) -> Path:
-    out = Path(cfg.out_dir)
-    if (out / "best").exists() and not cfg.overwrite:
+def saved_run(out_dir: str | Path) -> tuple[TrainConfig, dict]:
+    """The training and model settings of the run whose `last` checkpoint is in `out_dir`."""
+    last = Path(out_dir) / "last"
+    if not (last / "config.json").is_file():
         raise PushkinLMError(
-            f"{out} already holds a checkpoint; pass --overwrite to replace it or choose another --out"
+            f"{out_dir} holds no resumable run (no last/config.json); check the --resume path"
         )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise PushkinLMError(f"cannot write to out dir {out}: {err.strerror}; choose another --out") from None
-    return out
+    config = read_config(last)
+    saved = config.get("meta", {}).get("train_config")
+    if not isinstance(saved, dict):
+        raise PushkinLMError(f"{last} has no training settings, so it cannot be resumed; start a new run")
+    names = {f.name for f in fields(TrainConfig)}
+    model = {k: v for k, v in config["model"].items() if k != "vocab_size"}
+    return TrainConfig(**{k: v for k, v in saved.items() if k in names}), model
 
 
-def train(cfg: TrainConfig, model_settings: dict | None = None, log=print) -> dict:
-    """Train a model as `cfg` says; returns the final metrics. Checkpoints go to `cfg.out_dir`."""
-    out = prepare_out_dir(cfg)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
+class Trainer:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        model_settings: dict | None = None,
+        *,
+        overwrite: bool = False,
+        resume: bool = False,
+        log=print,
+    ) -> None:
+        self.cfg, self.log = cfg, log
+        self.out = Path(cfg.out_dir)
+        self._check_out_dir(overwrite, resume)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
 
-    # Data: one vocabulary over the whole file (as nanoGPT does), a fixed 90/10 split.
-    data_path = resolve_data_path(cfg.data)
-    text = read_text(data_path)
-    vocab = CharVocab.build(text)
-    ids = torch.tensor(vocab.encode(text), dtype=torch.long)
-    train_ids, val_ids = split_train_val(ids, cfg.val_fraction)
-    if len(train_ids) <= cfg.block_size + 1:
-        raise PushkinLMError(
-            f"{data_path} is too short: its training split has {len(train_ids)} characters but one "
-            f"window needs {cfg.block_size + 2}; use a longer text or a smaller --block_size"
+        # Data: one vocabulary over the whole file (as nanoGPT does), a fixed 90/10 split.
+        self.data_path = resolve_data_path(cfg.data)
+        text = read_text(self.data_path)
+        self.vocab = CharVocab.build(text)
+        ids = torch.tensor(self.vocab.encode(text), dtype=torch.long)
+        self.train_ids, self.val_ids = split_train_val(ids, cfg.val_fraction)
+        if len(self.train_ids) <= cfg.block_size + 1:
+            raise PushkinLMError(
+                f"{self.data_path} is too short: its training split has {len(self.train_ids)} characters "
+                f"but one window needs {cfg.block_size + 2}; use a longer text or a smaller --block_size"
+            )
+
+        self.model = PushkinLM(ModelConfig(vocab_size=len(self.vocab), **(model_settings or {})))
+        self.optimizer = make_optimizer(self.model, cfg)
+        self.batches = torch.Generator().manual_seed(cfg.seed)
+        self.lanes = None
+        if cfg.stateful:
+            self.lanes = ConsecutiveWindows(self.train_ids, cfg.block_size, cfg.batch_size, self.batches)
+        self.carried = None  # model state carried between consecutive windows
+        self.step, self.best_val, self.elapsed_before, self.eval_seconds = 0, math.inf, 0.0, 0.0
+        if resume:
+            self._restore()
+        self.stop_signal: str | None = None
+
+    def _check_out_dir(self, overwrite: bool, resume: bool) -> None:
+        if not resume and not overwrite and ((self.out / "best").exists() or (self.out / "last").exists()):
+            raise PushkinLMError(
+                f"{self.out} already holds a checkpoint; pass --resume {self.out} to continue it, "
+                "--overwrite to replace it, or choose another --out"
+            )
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            probe = self.out / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            raise PushkinLMError(
+                f"cannot write to out dir {self.out}: {err.strerror}; choose another --out"
+            ) from None
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self, stop_at: int | None = None) -> dict:
+        """Train until max_iters, the time budget, a signal, or step `stop_at`; returns final metrics."""
+        from tqdm import tqdm  # imported here so that sampling never pays for it
+
+        cfg = self.cfg
+        budget_s = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
+        self.log(
+            f"data {self.data_path}: vocab {len(self.vocab)}, train {len(self.train_ids):,} / val "
+            f"{len(self.val_ids):,} chars; model {self.model.num_params():,} params"
+            + (f"; resuming at step {self.step}" if self.step else "")
         )
-    score_ids_of = {"train": train_ids[:TRAIN_SCORE_CHARS], "val": val_ids if len(val_ids) > 1 else None}
-
-    model = PushkinLM(ModelConfig(vocab_size=len(vocab), **(model_settings or {})))
-    optimizer = make_optimizer(model, cfg)
-    batches = torch.Generator().manual_seed(cfg.seed)
-    lanes = ConsecutiveWindows(train_ids, cfg.block_size, cfg.batch_size, batches) if cfg.stateful else None
-    state = None
-    log(
-        f"data {data_path}: {len(text):,} chars, vocab {len(vocab)}, "
-        f"train {len(train_ids):,} / val {len(val_ids):,}; model {model.num_params():,} params"
-    )
-
-    eval_seconds = 0.0
-
-    def evaluate() -> dict:
-        nonlocal eval_seconds
-        started = time.monotonic()
-        scores = {name: score_ids(model, part) for name, part in score_ids_of.items() if part is not None}
-        eval_seconds += time.monotonic() - started
-        return {f"{name}_nats_per_char": value for name, value in scores.items()}
-
-    def save(name: str, step: int, metrics: dict, elapsed: float) -> None:
-        meta = {
-            "step": step,
-            **metrics,
-            "elapsed_s": round(elapsed, 1),
-            "data_source": str(cfg.data) if cfg.data else "hf://datasets/abobster/pushkin_new/train.txt",
-            "train_chars": len(train_ids),
-            "train_config": asdict(cfg),
-            "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "pushkin_lm_version": __version__,
-        }
-        save_checkpoint(out / name, model, vocab, meta)
-
-    from tqdm import tqdm  # imported here so that sampling never pays for it
-
-    budget_s = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
-    best_val, metrics, step = math.inf, {}, 0
-    log_file = open(out / "log.jsonl", "w", encoding="utf-8")
-    bar = tqdm(total=cfg.max_iters, disable=not cfg.progress, unit="it", dynamic_ncols=True)
-    start = time.monotonic()
-    model.train()
-    while step < cfg.max_iters and time.monotonic() - start < budget_s:
+        bar = tqdm(
+            total=cfg.max_iters, initial=self.step, disable=not cfg.progress, unit="it", dynamic_ncols=True
+        )
+        self.write = bar.write
+        start = time.monotonic() - self.elapsed_before
+        metrics: dict = {}
+        with _StopOnSignals(self):
+            self.model.train()
+            while self.step < cfg.max_iters and time.monotonic() - start < budget_s:
+                elapsed = time.monotonic() - start
+                lr = learning_rate_at(cfg, self.step, max(self.step / cfg.max_iters, elapsed / budget_s))
+                loss = self._train_step(lr)
+                bar.update()
+                bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.1e}")
+                if self.step % cfg.eval_interval == 0 or self.step == cfg.max_iters:
+                    metrics = self._evaluate_and_save(time.monotonic() - start)
+                if self.stop_signal or self.step == stop_at:
+                    break
+            if not metrics or metrics["step"] != self.step:  # stopped between evaluations
+                metrics = self._evaluate_and_save(time.monotonic() - start)
+        bar.close()
+        if self.stop_signal:
+            raise TrainingInterrupted(
+                f"stopped by {self.stop_signal} at step {self.step}; saved {self.out / 'last'}; "
+                f"continue with: python code/train.py --resume {self.out}"
+            )
         elapsed = time.monotonic() - start
-        lr = learning_rate_at(cfg, step, max(step / cfg.max_iters, elapsed / budget_s))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        self.log(
+            f"done: {self.step} steps in {elapsed / 60:.1f} min; best val {self.best_val:.4f} nats/char "
+            f"({self.best_val / math.log(2):.4f} bits/char); checkpoint in {self.out / 'best'}"
+        )
+        return {
+            **metrics,
+            "best_val_nats_per_char": self.best_val,
+            "steps": self.step,
+            "elapsed_s": elapsed,
+            "train_seconds": elapsed - self.eval_seconds,  # time in training steps alone
+        }
 
+    def _train_step(self, lr: float) -> float:
+        cfg = self.cfg
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-            if lanes is not None:
-                x, y, fresh = lanes.next()
-                logits, state = model(x, None if fresh else state)
-                state = state.detach()
+            if self.lanes is not None:
+                x, y, fresh = self.lanes.next()
+                logits, carried = self.model(x, None if fresh else self.carried)
+                self.carried = carried.detach()
             else:
-                x, y = random_windows(train_ids, cfg.block_size, cfg.batch_size, batches)
-                logits, _ = model(x)
+                x, y = random_windows(self.train_ids, cfg.block_size, cfg.batch_size, self.batches)
+                logits, _ = self.model(x)
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
         if not torch.isfinite(loss):
             raise PushkinLMError(
-                f"the loss became {loss.item()} at step {step}; the best checkpoint so far is "
-                f"kept in {out / 'best'}; lower --learning_rate and train again"
+                f"the loss became {loss.item()} at step {self.step}; the last good checkpoints are kept "
+                f"in {self.out}; lower --learning_rate and train again"
             )
-        optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        step += 1
-        bar.update()
-        bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.1e}")
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self.step += 1
+        return loss.item()
 
-        if step % cfg.eval_interval == 0 or step == cfg.max_iters:
-            metrics = evaluate()
-            best_val = _report(metrics, step, time.monotonic() - start, best_val, save, log_file, bar.write)
-    if step % cfg.eval_interval and step != cfg.max_iters:  # stopped by the clock between evals
-        metrics = evaluate()
-        best_val = _report(metrics, step, time.monotonic() - start, best_val, save, log_file, bar.write)
-    bar.close()
-    log_file.close()
-    elapsed = time.monotonic() - start
-    log(
-        f"done: {step} steps in {elapsed / 60:.1f} min; best val {best_val:.4f} nats/char "
-        f"({best_val / math.log(2):.4f} bits/char); checkpoint in {out / 'best'}"
+    # ------------------------------------------------------------------ evaluation and checkpoints
+
+    def evaluate(self) -> dict:
+        """nats/char on the whole validation split and on a fixed slice of the training split."""
+        started = time.monotonic()
+        parts = {"train": self.train_ids[:TRAIN_SCORE_CHARS], "val": self.val_ids}
+        scores = {
+            f"{name}_nats_per_char": score_ids(self.model, ids) for name, ids in parts.items() if len(ids) > 1
+        }
+        self.eval_seconds += time.monotonic() - started
+        return scores
+
+    def _evaluate_and_save(self, elapsed: float) -> dict:
+        metrics = {"step": self.step, "elapsed_s": round(elapsed, 1), **self.evaluate()}
+        val = metrics.get("val_nats_per_char", metrics["train_nats_per_char"])
+        improved = val < self.best_val
+        if improved:
+            self.best_val = val
+            self._save("best", metrics)
+        self._save("last", metrics, with_trainer_state=True)
+        with open(self.out / "log.jsonl", "a", encoding="utf-8") as log_file:
+            log_file.write(json.dumps(metrics) + "\n")
+        scores = [
+            f"{name.removesuffix('_nats_per_char')} {value:.4f} nats ({value / math.log(2):.3f} bits)"
+            for name, value in metrics.items()
+            if name.endswith("_nats_per_char")
+        ]
+        self.write(
+            f"step {self.step:>6} | {elapsed / 60:5.1f} min | "
+            + " | ".join(scores)
+            + (" | best" if improved else "")
+        )
+        return metrics
+
+    def _save(self, name: str, metrics: dict, with_trainer_state: bool = False) -> None:
+        meta = {
+            **metrics,
+            "best_val_nats_per_char": self.best_val,
+            "data_source": str(self.cfg.data) if self.cfg.data else HUB_SOURCE,
+            "train_chars": len(self.train_ids),
+            "train_config": asdict(self.cfg),
+            "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "pushkin_lm_version": __version__,
+        }
+        extra = self._trainer_state(metrics["elapsed_s"]) if with_trainer_state else None
+        save_checkpoint(self.out / name, self.model, self.vocab, meta, extra_files=extra)
+
+    def _trainer_state(self, elapsed: float) -> dict[str, bytes]:
+        tensors, optimizer_info = trainstate.optimizer_to_flat(self.optimizer)
+        tensors["rng.torch"] = torch.get_rng_state()
+        tensors["rng.batches"] = self.batches.get_state()
+        info = {
+            "step": self.step,
+            "best_val": self.best_val,
+            "elapsed_s": elapsed,
+            "eval_seconds": self.eval_seconds,
+            "optimizer": optimizer_info,
+        }
+        if self.lanes is not None:
+            info["lanes"] = self.lanes.state_dict()
+        if self.carried is not None:
+            tensors.update({f"carried.{k}": v for k, v in vars(self.carried).items()})
+        return trainstate.pack(tensors, info)
+
+    def _restore(self) -> None:
+        """Continue from `out/last`: weights, optimizer, RNGs, batch position and counters."""
+        last = self.out / "last"
+        saved = load_checkpoint(last)
+        if saved.model.cfg != self.model.cfg:
+            raise PushkinLMError(
+                f"{last} was trained with other model settings ({_diff(saved.model.cfg, self.model.cfg)}); "
+                "resume without changing model-size flags, or start a new run with --overwrite"
+            )
+        if saved.vocab != self.vocab:
+            raise PushkinLMError(f"the data's vocabulary differs from {last}'s; resume with the same --data")
+        tensors, info = trainstate.unpack(last)
+        try:
+            self.model.load_state_dict(saved.model.state_dict())
+            trainstate.optimizer_from_flat(self.optimizer, tensors, info["optimizer"])
+            torch.set_rng_state(tensors["rng.torch"])
+            self.batches.set_state(tensors["rng.batches"])
+            if self.lanes is not None:
+                self.lanes.load_state_dict(info["lanes"])
+            if "carried.h" in tensors:
+                from .model import ModelState
+
+                self.carried = ModelState(*(tensors[f"carried.{k}"] for k in ("h", "c", "keys", "values")))
+            self.step, self.best_val = int(info["step"]), float(info["best_val"])
+            self.elapsed_before, self.eval_seconds = float(info["elapsed_s"]), float(info["eval_seconds"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as err:
+            raise PushkinLMError(
+                f"the trainer state in {last} is damaged ({type(err).__name__}: {err}); "
+                "start a new run with --overwrite"
+            ) from None
+
+
+def _diff(a: ModelConfig, b: ModelConfig) -> str:
+    return ", ".join(
+        f"{k}: {v} there, {getattr(b, k)} now" for k, v in asdict(a).items() if getattr(b, k) != v
     )
-    return {
-        **metrics,
-        "best_val_nats_per_char": best_val,
-        "steps": step,
-        "elapsed_s": elapsed,
-        "train_seconds": elapsed - eval_seconds,  # time in training steps alone
-    }
 
 
-def _report(metrics: dict, step: int, elapsed: float, best_val: float, save, log_file, write) -> float:
-    """Log one evaluation, save `last`, and `best` if validation improved; returns the best val."""
-    val = metrics.get("val_nats_per_char", metrics["train_nats_per_char"])
-    improved = val < best_val
-    if improved:
-        best_val = val
-        save("best", step, metrics, elapsed)
-    record = {"step": step, "elapsed_s": round(elapsed, 1), **metrics}
-    log_file.write(json.dumps(record) + "\n")
-    log_file.flush()
-    parts = [
-        f"{name.removesuffix('_nats_per_char')} {value:.4f} nats ({value / math.log(2):.3f} bits)"
-        for name, value in metrics.items()
-    ]
-    write(
-        f"step {step:>6} | {elapsed / 60:5.1f} min | " + " | ".join(parts) + (" | best" if improved else "")
-    )
-    return best_val
+class _StopOnSignals:
+    """Turn the first SIGINT/SIGTERM into a request to stop after the current step."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+
+    def _handle(self, signum, frame) -> None:
+        if self.trainer.stop_signal:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self.trainer.stop_signal = signal.Signals(signum).name
+        self.trainer.write(
+            f"{self.trainer.stop_signal}: saving {self.trainer.out / 'last'} after this step ..."
+        )
+
+    def __enter__(self) -> _StopOnSignals:
+        self.previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+
+def train(cfg: TrainConfig, model_settings: dict | None = None, log=print, **kwargs) -> dict:
+    """Train a model as `cfg` says (see Trainer for the keyword options); returns the final metrics."""
+    return Trainer(cfg, model_settings, log=log, **kwargs).run()
