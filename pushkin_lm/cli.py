@@ -27,6 +27,15 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default only where it has a real one (not None or False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _flag(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
     """Add `--name` with its hyphenated spelling, so `--max_tokens` and `--max-tokens` both work."""
     spellings = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
@@ -87,7 +96,7 @@ def train_parser() -> ArgumentParser:
         prog="pushkin-lm-train",
         description="Train the LSTM + attention character model. Defaults train on the Pushkin "
         "corpus (downloaded from the Hugging Face Hub) for 10 minutes on CPU.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     _flag(
         p, "data", help="text file, or folder holding train.txt (default: Hub dataset abobster/pushkin_new)"
@@ -111,13 +120,18 @@ def train_parser() -> ArgumentParser:
     _flag(g, "grad_clip", type=_positive_float)
     _flag(g, "eval_interval", type=_positive_int, help="steps between validation runs")
     _flag(g, "val_fraction", type=float, help="share of the text, at its end, that validates")
-    _flag(g, "bf16", action="store_true", default=None, help="bfloat16 autocast for training steps")
+    _flag(
+        g,
+        "bf16",
+        action=argparse.BooleanOptionalAction,
+        help="bfloat16 autocast for training steps (default: on where the CPU has native bf16)",
+    )
     _flag(
         g,
         "stateful",
-        action="store_true",
-        default=None,
-        help="carry LSTM state and attention cache across consecutive windows (truncated BPTT)",
+        action=argparse.BooleanOptionalAction,
+        help="carry LSTM state and attention cache across consecutive windows (truncated BPTT); "
+        "--no-stateful samples random windows (default: stateful)",
     )
     m = p.add_argument_group("model size")
     _flag(m, "embed_dim", type=_positive_int)
@@ -178,7 +192,7 @@ def generate_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="pushkin-lm-generate",
         description="Write verse with a trained model, streaming it to stdout as it is sampled.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     _flag(
         p,
@@ -239,7 +253,7 @@ def evaluate_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="pushkin-lm-evaluate",
         description="Score a text file with a model: nats and bits per character over the whole file.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     _flag(p, "data", required=True, help="UTF-8 text file to score (or a folder holding test.txt/train.txt)")
     _flag(

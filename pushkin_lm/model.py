@@ -27,7 +27,7 @@ class ModelConfig:
     num_heads: int = 4
     attn_window: int = 256  # positions a query sees, itself included
     ffn_mult: int = 2  # width of the feed-forward after attention, x hidden_size; 0 = none
-    dropout: float = 0.1
+    dropout: float = 0.2
 
     def __post_init__(self) -> None:
         for f in fields(self):

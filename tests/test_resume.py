@@ -7,8 +7,8 @@ import time
 
 import pytest
 import torch
-
 from conftest import ROOT, TINY_MODEL, run_script
+
 from pushkin_lm.checkpoint import load_checkpoint
 from pushkin_lm.train import TrainConfig, Trainer
 
@@ -16,8 +16,19 @@ SETTINGS = {**TINY_MODEL, "dropout": 0.2}  # dropout makes the RNG state matter
 
 
 def config(data, out, **kw) -> TrainConfig:
-    return TrainConfig(data=str(data), out_dir=str(out), max_iters=30, max_minutes=None, batch_size=4,
-                       block_size=16, eval_interval=10, warmup_iters=5, threads=1, progress=False, **kw)
+    return TrainConfig(
+        data=str(data),
+        out_dir=str(out),
+        max_iters=30,
+        max_minutes=None,
+        batch_size=4,
+        block_size=16,
+        eval_interval=10,
+        warmup_iters=5,
+        threads=1,
+        progress=False,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("stateful", [False, True])
@@ -39,8 +50,21 @@ def test_stopping_and_resuming_gives_bit_identical_weights(tmp_path, verse_file,
 
 def test_resume_with_longer_max_iters_continues_the_count(tmp_path, verse_file):
     out = str(tmp_path / "run")
-    common = ["--hidden_size", "32", "--embed_dim", "16", "--num_heads", "2", "--block_size", "16",
-              "--batch_size", "4", "--eval_interval", "10", "--no_progress"]
+    common = [
+        "--hidden_size",
+        "32",
+        "--embed_dim",
+        "16",
+        "--num_heads",
+        "2",
+        "--block_size",
+        "16",
+        "--batch_size",
+        "4",
+        "--eval_interval",
+        "10",
+        "--no_progress",
+    ]
     first = run_script("train", "--data", str(verse_file), "--out", out, "--max_iters", "10", *common)
     assert first.returncode == 0, first.stderr
     again = run_script("train", "--resume", out, "--max_iters", "20", "--no_progress")
@@ -51,7 +75,10 @@ def test_resume_with_longer_max_iters_continues_the_count(tmp_path, verse_file):
 
 @pytest.mark.parametrize(
     "args, phrase",
-    [(["--hidden_size", "64"], "other model settings"), (["--batch_size", "5"], "--batch_size cannot change")],
+    [
+        (["--hidden_size", "64"], "other model settings"),
+        (["--batch_size", "5"], "--batch_size cannot change"),
+    ],
 )
 def test_resume_refuses_changed_settings(trained_dir, tmp_path, args, phrase):
     import shutil
@@ -73,10 +100,35 @@ def test_resume_of_a_folder_without_a_run_is_refused(tmp_path):
 def test_a_signal_saves_last_and_names_the_resume_command(tmp_path, verse_file, sig):
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "code" / "train.py"), "--data", str(verse_file), "--out", str(out),
-         "--max_iters", "100000", "--max_minutes", "5", "--hidden_size", "32", "--embed_dim", "16",
-         "--num_heads", "2", "--block_size", "16", "--batch_size", "4", "--eval_interval", "5", "--no_progress"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        [
+            sys.executable,
+            str(ROOT / "code" / "train.py"),
+            "--data",
+            str(verse_file),
+            "--out",
+            str(out),
+            "--max_iters",
+            "100000",
+            "--max_minutes",
+            "5",
+            "--hidden_size",
+            "32",
+            "--embed_dim",
+            "16",
+            "--num_heads",
+            "2",
+            "--block_size",
+            "16",
+            "--batch_size",
+            "4",
+            "--eval_interval",
+            "5",
+            "--no_progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     deadline = time.monotonic() + 120
     while not (out / "last" / "config.json").exists() and time.monotonic() < deadline:
