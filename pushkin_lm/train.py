@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__, trainstate
-from .checkpoint import load_checkpoint, read_config, save_checkpoint
+from .checkpoint import load_checkpoint, read_config, resolve_checkpoint_dir, save_checkpoint
 from .data import ConsecutiveWindows, random_windows, read_text, resolve_data_path, split_train_val
 from .errors import PushkinLMError
 from .evaluate import score_ids
@@ -105,11 +105,12 @@ def make_optimizer(model: PushkinLM, cfg: TrainConfig) -> torch.optim.AdamW:
 
 def saved_run(out_dir: str | Path) -> tuple[TrainConfig, dict]:
     """The training and model settings of the run whose `last` checkpoint is in `out_dir`."""
-    last = Path(out_dir) / "last"
-    if not (last / "config.json").is_file():
+    try:
+        last = resolve_checkpoint_dir(Path(out_dir) / "last")  # or its copy set aside mid-save
+    except PushkinLMError:
         raise PushkinLMError(
-            f"{out_dir} holds no resumable run (no last/config.json); check the --resume path"
-        )
+            f"{out_dir} holds no resumable run (no last/ checkpoint); check the --resume path"
+        ) from None
     config = read_config(last)
     saved = config.get("meta", {}).get("train_config")
     if not isinstance(saved, dict):
@@ -329,7 +330,7 @@ class Trainer:
             )
         if saved.vocab != self.vocab:
             raise PushkinLMError(f"the data's vocabulary differs from {last}'s; resume with the same --data")
-        tensors, info = trainstate.unpack(last)
+        tensors, info = trainstate.unpack(saved.path)  # `last`, or its copy set aside mid-save
         try:
             self.model.load_state_dict(saved.model.state_dict())
             trainstate.optimizer_from_flat(self.optimizer, tensors, info["optimizer"])

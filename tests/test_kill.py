@@ -1,0 +1,70 @@
+"""SIGKILL at random moments, checkpoint writes included: what is on disk always loads and resumes."""
+
+import random
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import ROOT
+
+from pushkin_lm.checkpoint import load_checkpoint
+
+TRIALS = 20
+TINY = [
+    "--hidden_size",
+    "16",
+    "--embed_dim",
+    "8",
+    "--num_heads",
+    "2",
+    "--block_size",
+    "16",
+    "--batch_size",
+    "2",
+    "--threads",
+    "1",
+    "--no_progress",
+]
+
+
+def start(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "code" / "train.py"), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def test_sigkill_never_leaves_an_unloadable_or_unresumable_checkpoint(tmp_path, verse_file):
+    out = tmp_path / "run"
+    # Evaluating and saving every step keeps checkpoint writes in flight most of the time.
+    first = start(
+        ["--data", str(verse_file), "--out", str(out), "--max_iters", "100000", "--eval_interval", "1", *TINY]
+    )
+    deadline = time.monotonic() + 120
+    while not (out / "last").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.kill()
+    first.wait()
+
+    rng = random.Random(0)
+    steps, mid_write = [], 0
+    for _ in range(TRIALS):
+        # A half-written folder, or the old one set aside, shows the kill hit a checkpoint write.
+        mid_write += bool(list(out.glob(".last.*.tmp")) or (out / ".last.old").exists())
+        last = load_checkpoint(out / "last")  # must load, whatever moment the kill hit
+        steps.append(last.meta["step"])
+        proc = start(["--resume", str(out), "--max_iters", "100000"])
+        time.sleep(rng.uniform(2.0, 4.0))  # start-up takes about 2 s: kills land before and in training
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+
+    final = start(["--resume", str(out), "--max_iters", str(load_checkpoint(out / "last").meta["step"] + 2)])
+    assert final.wait(timeout=120) == 0, final.stderr.read()
+    assert steps == sorted(steps) and steps[-1] > steps[0]  # progress survives the kills
+    assert not list(out.glob(".*.tmp"))  # stale half-written folders are cleaned up
+    assert mid_write >= 1, "no kill landed during a checkpoint write"

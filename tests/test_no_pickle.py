@@ -1,0 +1,60 @@
+"""A pickle planted where weights should be is never unpickled, through any entry point."""
+
+import os
+import pickle
+import shutil
+
+import pytest
+from conftest import run_script
+
+from pushkin_lm.checkpoint import load_checkpoint
+from pushkin_lm.errors import PushkinLMError
+
+
+class Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture
+def poisoned(trained_dir, tmp_path):
+    """A copy of a real run whose weight and trainer-state files are pickles that create `marker`."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_dir, run)
+    marker = tmp_path / "pwned"
+    for folder in ("best", "last"):
+        for name in ("model.safetensors", "trainer.safetensors"):
+            if (run / folder / name).exists():
+                (run / folder / name).write_bytes(pickle.dumps(Payload(marker)))
+    return run, marker
+
+
+def test_api_load_refuses_the_pickle(poisoned):
+    run, marker = poisoned
+    with pytest.raises(PushkinLMError, match="not a valid safetensors"):
+        load_checkpoint(run)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "command, args",
+    [("generate", ["--max_tokens", "5"]), ("evaluate", ["--data", "VERSE"]), ("train", ["--resume"])],
+)
+def test_commands_refuse_the_pickle(poisoned, verse_file, command, args):
+    run, marker = poisoned
+    args = [str(verse_file) if a == "VERSE" else a for a in args]
+    flag = [] if command == "train" else ["--checkpoint"]
+    result = run_script(command, *args, *flag, str(run))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "safetensors" in result.stderr
+    assert not marker.exists()
+
+
+def test_the_code_never_calls_torch_load_or_pickle():
+    from pathlib import Path
+
+    source = "\n".join(p.read_text() for p in (Path(__file__).parents[1] / "pushkin_lm").glob("*.py"))
+    assert "torch.load" not in source and "import pickle" not in source
