@@ -194,7 +194,7 @@ class Trainer:
         bar = tqdm(
             total=cfg.max_iters, initial=self.step, disable=not cfg.progress, unit="it", dynamic_ncols=True
         )
-        self.write = bar.write
+        self.write = bar.write if cfg.progress else self.log  # keeps lines clear of the bar
         start = time.monotonic() - self.elapsed_before
         metrics: dict = {}
         with _StopOnSignals(self):
