@@ -264,6 +264,15 @@ def evaluate_parser() -> ArgumentParser:
         "checkpoint",
         help="checkpoint folder or a training run's --out folder (default: the shipped model)",
     )
+    _flag(
+        p,
+        "split",
+        choices=["all", "train", "val"],
+        default="all",
+        help="score the whole file, or only its first 90 %% (train) or last 10 %% (val), "
+        "cut as training cuts it",
+    )
+    _flag(p, "val_fraction", type=float, default=0.1, help="the share that --split val scores")
     _flag(p, "json", action="store_true", help="print one JSON object instead of text")
     return p
 
@@ -285,6 +294,11 @@ def _evaluate(args: argparse.Namespace) -> None:
     elif not path.exists():
         raise PushkinLMError(f"data file {path} does not exist; check the --data path")
     text = read_text(path)
+    if args.split != "all":
+        if not 0 < args.val_fraction < 1:
+            raise PushkinLMError(f"--val_fraction must be in (0, 1), got {args.val_fraction}")
+        n_train = int(len(text) * (1 - args.val_fraction))  # the cut split_train_val makes
+        text = text[:n_train] if args.split == "train" else text[n_train:]
     if len(text) < 2:
         raise PushkinLMError(f"{path} has fewer than 2 characters; nothing to score")
     ckpt = load_checkpoint(args.checkpoint)
@@ -293,7 +307,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         print(json.dumps(score.to_json()))
     else:
         print(
-            f"{path}: {score.nats_per_char:.4f} nats/char, {score.bits_per_char:.4f} bits/char "
+            f"{path}{'' if args.split == 'all' else f' ({args.split} split)'}: "
+            f"{score.nats_per_char:.4f} nats/char, {score.bits_per_char:.4f} bits/char "
             f"over {score.chars:,} characters ({score.unknown_chars} outside the vocabulary)"
         )
 

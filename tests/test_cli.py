@@ -165,3 +165,15 @@ def test_prompt_longer_than_the_attention_window_is_read_whole(trained_dir, vers
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(prompt) and len(result.stdout) == len(prompt) + 21
+
+
+def test_evaluate_split_val_matches_the_validation_score_of_training(trained_dir, verse_file):
+    result = run_script(
+        "evaluate", "--data", str(verse_file), "--checkpoint", str(trained_dir), "--split", "val", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    score = json.loads(result.stdout)
+    text = verse_file.read_text(encoding="utf-8")
+    assert score["chars"] == len(text) - int(len(text) * 0.9) - 1
+    best = json.loads((trained_dir / "best" / "config.json").read_text(encoding="utf-8"))["meta"]
+    assert math.isclose(score["nats_per_char"], best["val_nats_per_char"], rel_tol=1e-5)
