@@ -45,18 +45,21 @@ def _flag(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
     parser.add_argument(*spellings, dest=name, **kwargs)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
-    return value
+def _whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `minimum`."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number of {_at_least(minimum)}, got {text}")
+        return value
+
+    parse.__name__ = "whole number"  # argparse names the type in its "invalid ..." message
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number of 0 or more, got {text}")
-    return value
+def _at_least(minimum: int) -> str:
+    return "0 or more" if minimum == 0 else f"at least {minimum}"
 
 
 def _positive_float(text: str) -> float:
@@ -66,10 +69,8 @@ def _positive_float(text: str) -> float:
     return value
 
 
-# argparse names the type function in its message, so give them readable names.
-_positive_int.__name__ = "positive integer"
-_non_negative_int.__name__ = "non-negative integer"
-_positive_float.__name__ = "positive number"
+_positive_float.__name__ = "number"
+_positive_int, _non_negative_int = _whole_number(1), _whole_number(0)
 
 
 def _run(
