@@ -41,11 +41,12 @@ def pushkin_flops_per_char(cfg: ModelConfig, block_size: int) -> float:
     return 6 * weights + attention
 
 
-def run_pushkin(data: Path, minutes: float, vocab_size: int, attention: bool) -> dict:
+def run_pushkin(data: Path, minutes: float, vocab_size: int, attention: bool, keep: Path | None) -> dict:
     settings = {} if attention else {"attention": False}
-    with tempfile.TemporaryDirectory() as out:
-        cfg = TrainConfig(data=str(data), out_dir=out, max_minutes=minutes, progress=False)
-        result = train(cfg, settings, log=lambda *_: None)
+    with tempfile.TemporaryDirectory() as scratch:
+        out = keep / ("attention" if attention else "plain-lstm") if keep else Path(scratch)
+        cfg = TrainConfig(data=str(data), out_dir=str(out), max_minutes=minutes, progress=False)
+        result = train(cfg, settings, log=lambda *_: None, overwrite=True)
     model_cfg = ModelConfig(vocab_size=vocab_size, **settings)
     return {
         "params": PushkinLM(model_cfg).num_params(),
@@ -64,6 +65,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the corpus text file")
     parser.add_argument("--json_out", type=Path, default=Path("bench/results/compare.json"))
     parser.add_argument("--only", choices=["a", "b", "c"], nargs="*", help="run only these rows")
+    parser.add_argument("--keep", type=Path, help="keep the pushkin-lm runs' checkpoints under this folder")
     args = parser.parse_args()
 
     text = read_text(args.data)
@@ -73,11 +75,11 @@ def main() -> None:
     runs = {
         "a": (
             "pushkin-lm default (LSTM + attention)",
-            lambda: run_pushkin(args.data, args.minutes, len(vocab), True),
+            lambda: run_pushkin(args.data, args.minutes, len(vocab), True, args.keep),
         ),
         "b": (
             "ablation: attention off (plain LSTM)",
-            lambda: run_pushkin(args.data, args.minutes, len(vocab), False),
+            lambda: run_pushkin(args.data, args.minutes, len(vocab), False, args.keep),
         ),
         "c": (
             "nanoGPT-style char GPT (4x4x128, block 64)",

@@ -39,11 +39,28 @@ def naive_chars_per_second(model, vocab, chars: int, window: int) -> float:
     return chars / (time.perf_counter() - start)
 
 
+@torch.inference_mode()
+def step_chars_per_second(model, steps: int) -> float:
+    """Model steps alone (no sampling), one character each: isolates the weights' memory traffic."""
+    state, token = None, torch.tensor([[1]])
+    for _ in range(50):
+        _, state = model(token, state)
+    start = time.perf_counter()
+    for _ in range(steps):
+        _, state = model(token, state)
+    return steps / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chars", type=int, default=2000, help="new characters per method")
     parser.add_argument("--window", type=int, default=256, help="context the naive method re-reads")
     parser.add_argument("--checkpoint", help="checkpoint folder (default: the shipped model)")
+    parser.add_argument(
+        "--dtypes",
+        action="store_true",
+        help="also time bare model steps with float32, bfloat16 and float16 weights",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
@@ -60,6 +77,12 @@ def main() -> None:
         "naive_chars_per_s": round(naive, 1),
         "speedup": round(incremental / naive, 2),
     }
+    if args.dtypes:
+        for dtype in (torch.float32, torch.bfloat16, torch.float16):
+            model = load_checkpoint(args.checkpoint).model.to(dtype)
+            result[f"steps_per_s_{str(dtype).removeprefix('torch.')}"] = round(
+                step_chars_per_second(model, 1000), 1
+            )
     if args.json:
         print(json.dumps(result))
     else:
@@ -67,6 +90,9 @@ def main() -> None:
             f"{args.chars} chars, 1 thread: incremental {incremental:,.0f} chars/s, naive (window "
             f"{args.window}) {naive:,.0f} chars/s, speedup {incremental / naive:.1f}x"
         )
+        for key, value in result.items():
+            if key.startswith("steps_per_s_"):
+                print(f"bare model steps, {key.removeprefix('steps_per_s_')} weights: {value:,.0f}/s")
 
 
 if __name__ == "__main__":

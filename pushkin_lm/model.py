@@ -172,10 +172,10 @@ class PushkinLM(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def initial_state(self, batch_size: int = 1) -> ModelState:
-        cfg, device = self.cfg, self.head.weight.device
-        zeros = torch.zeros(cfg.num_layers, batch_size, cfg.hidden_size, device=device)
+        cfg, like = self.cfg, {"device": self.head.weight.device, "dtype": self.head.weight.dtype}
+        zeros = torch.zeros(cfg.num_layers, batch_size, cfg.hidden_size, **like)
         head_dim = cfg.hidden_size // cfg.num_heads
-        empty = torch.zeros(batch_size, cfg.num_heads, 0, head_dim, device=device)
+        empty = torch.zeros(batch_size, cfg.num_heads, 0, head_dim, **like)
         return ModelState(zeros, zeros.clone(), empty, empty.clone())
 
     def forward(self, idx: Tensor, state: ModelState | None = None) -> tuple[Tensor, ModelState]:
@@ -200,8 +200,8 @@ class PushkinLM(nn.Module):
     def _lstm_step(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """One time step through the LSTM stack.
 
-        nn.LSTM pays a large fixed cost per call on CPU (about 20x the arithmetic for one
-        character at hidden size 512), so sampling runs the cell equations directly.
+        nn.LSTM pays a large fixed cost per call on CPU, many times the arithmetic of one
+        character, so sampling runs the cell equations directly.
         """
         x = x[:, 0]
         new_h, new_c = [], []

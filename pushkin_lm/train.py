@@ -31,6 +31,7 @@ from .vocab import CharVocab
 
 TRAIN_SCORE_CHARS = 50_000  # a fixed slice of the training split, scored like validation
 HUB_SOURCE = "hf://datasets/abobster/pushkin_new/train.txt"
+PROGRESS_TICKS = 1000
 
 
 @dataclass
@@ -161,6 +162,7 @@ class Trainer:
         if resume:
             self._restore()
         self.stop_signal: str | None = None
+        self.log_mode = "a" if resume else "w"  # a fresh run replaces the log at its first evaluation
 
     def _check_out_dir(self, overwrite: bool, resume: bool) -> None:
         if not resume and not overwrite and ((self.out / "best").exists() or (self.out / "last").exists()):
@@ -191,8 +193,12 @@ class Trainer:
             f"{len(self.val_ids):,} chars; model {self.model.num_params():,} params"
             + (f"; resuming at step {self.step}" if self.step else "")
         )
+        # The bar shows the schedule's progress: steps or wall-clock budget, whichever is further.
         bar = tqdm(
-            total=cfg.max_iters, initial=self.step, disable=not cfg.progress, unit="it", dynamic_ncols=True
+            total=PROGRESS_TICKS,
+            disable=not cfg.progress,
+            dynamic_ncols=True,
+            bar_format="{percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}",
         )
         self.write = bar.write if cfg.progress else self.log  # keeps lines clear of the bar
         start = time.monotonic() - self.elapsed_before
@@ -200,11 +206,11 @@ class Trainer:
         with _StopOnSignals(self):
             self.model.train()
             while self.step < cfg.max_iters and time.monotonic() - start < budget_s:
-                elapsed = time.monotonic() - start
-                lr = learning_rate_at(cfg, self.step, max(self.step / cfg.max_iters, elapsed / budget_s))
+                progress = max(self.step / cfg.max_iters, (time.monotonic() - start) / budget_s)
+                lr = learning_rate_at(cfg, self.step, progress)
                 loss = self._train_step(lr)
-                bar.update()
-                bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.1e}")
+                bar.update(min(PROGRESS_TICKS, int(progress * PROGRESS_TICKS)) - bar.n)
+                bar.set_postfix_str(f"step {self.step} loss {loss:.3f} lr {lr:.1e}")
                 if self.step % cfg.eval_interval == 0 or self.step == cfg.max_iters:
                     metrics = self._evaluate_and_save(time.monotonic() - start)
                 if self.stop_signal or self.step == stop_at:
@@ -275,8 +281,9 @@ class Trainer:
             self.best_val = val
             self._save("best", metrics)
         self._save("last", metrics, with_trainer_state=True)
-        with open(self.out / "log.jsonl", "a", encoding="utf-8") as log_file:
+        with open(self.out / "log.jsonl", self.log_mode, encoding="utf-8") as log_file:
             log_file.write(json.dumps(metrics) + "\n")
+        self.log_mode = "a"
         scores = [
             f"{name.removesuffix('_nats_per_char')} {value:.4f} nats ({value / math.log(2):.3f} bits)"
             for name, value in metrics.items()
