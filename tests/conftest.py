@@ -42,6 +42,12 @@ TINY_MODEL = {
 }
 
 
+# The same tiny model on the command line: flags for `code/train.py`.
+TINY_FLAGS = (
+    "--hidden_size 32 --embed_dim 16 --num_heads 2 --block_size 16 --batch_size 4 --no_progress".split()
+)
+
+
 @pytest.fixture
 def verse() -> str:
     return make_verse()

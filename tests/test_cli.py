@@ -19,34 +19,15 @@ def assert_one_line_error(result, *phrases):
 
 def test_train_generate_evaluate_end_to_end(tmp_path, verse_file):
     out = tmp_path / "run"
-    trained = run_script(
-        "train",
-        "--data",
-        str(verse_file),
-        "--out",
-        str(out),
-        "--max-iters",
-        "40",
-        "--hidden_size",
-        "32",
-        "--embed-dim",
-        "16",
-        "--num_heads",
-        "2",
-        "--block_size",
-        "32",
-        "--batch_size",
-        "8",
-        "--eval_interval",
-        "20",
-        "--no_progress",
-        "--stateful",
-    )
+    # Both spellings of flags, and the negative form of a boolean flag.
+    flags = "--max-iters 40 --hidden_size 32 --embed-dim 16 --num_heads 2 --block_size 32 --batch_size 8"
+    flags += " --eval_interval 20 --no_progress --no-stateful"
+    trained = run_script("train", "--data", str(verse_file), "--out", str(out), *flags.split())
     assert trained.returncode == 0, trained.stderr
     assert "val" in trained.stdout and (out / "best" / "config.json").is_file()
     config = json.loads((out / "best" / "config.json").read_text(encoding="utf-8"))
     assert config["model"]["hidden_size"] == 32 and config["model"]["embed_dim"] == 16
-    assert config["meta"]["train_config"]["stateful"] is True
+    assert config["meta"]["train_config"]["stateful"] is False
 
     generated = run_script(
         "generate", "--checkpoint", str(out), "--prompt", "луна", "--max_tokens", "120", "--seed", "5"
@@ -177,3 +158,28 @@ def test_evaluate_split_val_matches_the_validation_score_of_training(trained_dir
     assert score["chars"] == len(text) - int(len(text) * 0.9) - 1
     best = json.loads((trained_dir / "best" / "config.json").read_text(encoding="utf-8"))["meta"]
     assert math.isclose(score["nats_per_char"], best["val_nats_per_char"], rel_tol=1e-5)
+
+
+def test_small_preset_sets_a_smaller_model_that_flags_still_override(tmp_path, verse_file):
+    out = tmp_path / "run"
+    result = run_script(
+        "train",
+        "--data",
+        str(verse_file),
+        "--out",
+        str(out),
+        "--preset",
+        "small",
+        "--max_iters",
+        "2",
+        "--num_layers",
+        "2",
+        "--block_size",
+        "16",
+        "--batch_size",
+        "4",
+        "--no_progress",
+    )
+    assert result.returncode == 0, result.stderr
+    model = json.loads((out / "best" / "config.json").read_text(encoding="utf-8"))["model"]
+    assert model["hidden_size"] == 256 and model["embed_dim"] == 64 and model["num_layers"] == 2

@@ -6,26 +6,12 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT
+from conftest import ROOT, TINY_FLAGS
 
 from pushkin_lm.checkpoint import load_checkpoint
 
 TRIALS = 20
-TINY = [
-    "--hidden_size",
-    "16",
-    "--embed_dim",
-    "8",
-    "--num_heads",
-    "2",
-    "--block_size",
-    "16",
-    "--batch_size",
-    "2",
-    "--threads",
-    "1",
-    "--no_progress",
-]
+TINY = [*TINY_FLAGS, "--threads", "1"]
 
 
 def start(args: list[str]) -> subprocess.Popen:

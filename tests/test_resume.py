@@ -7,7 +7,7 @@ import time
 
 import pytest
 import torch
-from conftest import ROOT, TINY_MODEL, run_script
+from conftest import ROOT, TINY_FLAGS, TINY_MODEL, run_script
 
 from pushkin_lm.checkpoint import load_checkpoint
 from pushkin_lm.train import TrainConfig, Trainer
@@ -50,21 +50,7 @@ def test_stopping_and_resuming_gives_bit_identical_weights(tmp_path, verse_file,
 
 def test_resume_with_longer_max_iters_continues_the_count(tmp_path, verse_file):
     out = str(tmp_path / "run")
-    common = [
-        "--hidden_size",
-        "32",
-        "--embed_dim",
-        "16",
-        "--num_heads",
-        "2",
-        "--block_size",
-        "16",
-        "--batch_size",
-        "4",
-        "--eval_interval",
-        "10",
-        "--no_progress",
-    ]
+    common = [*TINY_FLAGS, "--eval_interval", "10"]
     first = run_script("train", "--data", str(verse_file), "--out", out, "--max_iters", "10", *common)
     assert first.returncode == 0, first.stderr
     again = run_script("train", "--resume", out, "--max_iters", "20", "--no_progress")
@@ -99,32 +85,9 @@ def test_resume_of_a_folder_without_a_run_is_refused(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_saves_last_and_names_the_resume_command(tmp_path, verse_file, sig):
     out = tmp_path / "run"
+    args = ["--data", str(verse_file), "--out", str(out), "--max_iters", "100000", "--max_minutes", "5"]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "code" / "train.py"),
-            "--data",
-            str(verse_file),
-            "--out",
-            str(out),
-            "--max_iters",
-            "100000",
-            "--max_minutes",
-            "5",
-            "--hidden_size",
-            "32",
-            "--embed_dim",
-            "16",
-            "--num_heads",
-            "2",
-            "--block_size",
-            "16",
-            "--batch_size",
-            "4",
-            "--eval_interval",
-            "5",
-            "--no_progress",
-        ],
+        [sys.executable, str(ROOT / "code" / "train.py"), *args, *TINY_FLAGS, "--eval_interval", "5"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
