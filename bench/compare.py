@@ -54,9 +54,30 @@ def run_pushkin(data: Path, minutes: float, vocab_size: int, attention: bool, ke
         "chars_seen": result["steps"] * cfg.batch_size * cfg.block_size,
         "train_seconds": result["train_seconds"],
         "train_nats_per_char": result["train_nats_per_char"],
-        "val_nats_per_char": result["val_nats_per_char"],
+        "val_nats_per_char": result["best_val_nats_per_char"],  # the checkpoint training keeps
+        "final_val_nats_per_char": result["val_nats_per_char"],
         "flops_per_char": pushkin_flops_per_char(model_cfg, cfg.block_size),
     }
+
+
+def table(result: dict) -> str:
+    """The comparison as a Markdown table; val is the best evaluation (the checkpoint kept)."""
+    lines = [
+        f"budget {result['minutes']:g} min per model, {result.get('threads', '?')} threads, "
+        f"float32 matmul peak {result['peak_gflops']:.0f} GFLOP/s",
+        "",
+        "| | model | params | iters | chars seen | train nats | val nats (best) | val nats (final) "
+        "| val bits (best) | train chars/s | MFU |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        final = r.get("final_val_nats_per_char", r["val_nats_per_char"])
+        lines.append(
+            f"| ({r['key']}) | {r['model']} | {r['params']:,} | {r['iterations']:,} | {r['chars_seen']:,} "
+            f"| {r['train_nats_per_char']:.4f} | {r['val_nats_per_char']:.4f} | {final:.4f} "
+            f"| {r['val_nats_per_char'] / math.log(2):.4f} | {r['chars_per_second']:,.0f} | {r['mfu']:.1%} |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -66,7 +87,11 @@ def main() -> None:
     parser.add_argument("--json_out", type=Path, default=Path("bench/results/compare.json"))
     parser.add_argument("--only", choices=["a", "b", "c"], nargs="*", help="run only these rows")
     parser.add_argument("--keep", type=Path, help="keep the pushkin-lm runs' checkpoints under this folder")
+    parser.add_argument("--render", type=Path, help="only print the table of an earlier run's JSON")
     args = parser.parse_args()
+    if args.render:
+        print(table(json.loads(args.render.read_text())))
+        return
 
     text = read_text(args.data)
     vocab = CharVocab.build(text)
@@ -95,24 +120,27 @@ def main() -> None:
         row["mfu"] = row["flops_per_char"] * row["chars_per_second"] / peak
         rows.append(row)
 
-    header = (
-        f"{'':3}{'model':44}{'params':>10}{'iters':>7}{'chars seen':>12}{'train nats':>11}"
-        f"{'val nats':>9}{'val bits':>9}{'chars/s':>9}{'MFU':>7}"
-    )
     print(
-        f"budget {args.minutes:g} min per model, {torch.get_num_threads()} threads, "
-        f"matmul peak {peak / 1e9:.0f} GFLOP/s"
-    )
-    print(header)
-    for r in rows:
-        print(
-            f"({r['key']}) {r['model']:43}{r['params']:>10,}{r['iterations']:>7}{r['chars_seen']:>12,}"
-            f"{r['train_nats_per_char']:>11.4f}{r['val_nats_per_char']:>9.4f}"
-            f"{r['val_nats_per_char'] / math.log(2):>9.4f}{r['chars_per_second']:>9.0f}{r['mfu']:>7.1%}"
+        table(
+            {
+                "minutes": args.minutes,
+                "threads": torch.get_num_threads(),
+                "peak_gflops": peak / 1e9,
+                "rows": rows,
+            }
         )
+    )
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(
-        json.dumps({"minutes": args.minutes, "peak_gflops": peak / 1e9, "rows": rows}, indent=2)
+        json.dumps(
+            {
+                "minutes": args.minutes,
+                "threads": torch.get_num_threads(),
+                "peak_gflops": peak / 1e9,
+                "rows": rows,
+            },
+            indent=2,
+        )
     )
     print(f"wrote {args.json_out}", file=sys.stderr)
 
