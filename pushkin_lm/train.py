@@ -281,8 +281,14 @@ class Trainer:
             self.best_val = val
             self._save("best", metrics)
         self._save("last", metrics, with_trainer_state=True)
-        with open(self.out / "log.jsonl", self.log_mode, encoding="utf-8") as log_file:
-            log_file.write(json.dumps(metrics) + "\n")
+        try:
+            with open(self.out / "log.jsonl", self.log_mode, encoding="utf-8") as log_file:
+                log_file.write(json.dumps(metrics) + "\n")
+        except OSError as err:
+            raise PushkinLMError(
+                f"cannot write {self.out / 'log.jsonl'}: {err.strerror}; free some disk space "
+                "(the checkpoints are intact)"
+            ) from None
         self.log_mode = "a"
         scores = [
             f"{name.removesuffix('_nats_per_char')} {value:.4f} nats ({value / math.log(2):.3f} bits)"
