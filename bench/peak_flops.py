@@ -1,4 +1,4 @@
-"""Measure this machine's float32 matmul peak (GFLOP/s), the denominator of MFU.
+"""Measure this machine's matmul peak (GFLOP/s), the denominator of MFU.
 
 python bench/peak_flops.py [--threads N] [--json]
 """
@@ -12,9 +12,9 @@ import time
 import torch
 
 
-def matmul_gflops(size: int, repeats: int = 5) -> float:
-    """Best-of-`repeats` GFLOP/s of one size x size float32 matmul."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_gflops(size: int, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """Best-of-`repeats` GFLOP/s of one size x size matmul."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     a @ b  # warm up the kernels
     best = float("inf")
     for _ in range(repeats):
@@ -24,24 +24,25 @@ def matmul_gflops(size: int, repeats: int = 5) -> float:
     return 2 * size**3 / best / 1e9
 
 
-def peak_gflops(threads: int | None = None) -> float:
+def peak_gflops(threads: int | None = None, dtype: torch.dtype = torch.float32) -> float:
     """The best matmul throughput over a few sizes: the peak that MFU is measured against."""
     if threads:
         torch.set_num_threads(threads)
-    return max(matmul_gflops(size) for size in (1024, 2048, 3072))
+    return max(matmul_gflops(size, dtype=dtype) for size in (1024, 2048, 3072))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    peak = peak_gflops(args.threads)
-    result = {"threads": torch.get_num_threads(), "peak_gflops": round(peak, 1)}
+    peak = peak_gflops(args.threads, getattr(torch, args.dtype))
+    result = {"threads": torch.get_num_threads(), "dtype": args.dtype, "peak_gflops": round(peak, 1)}
     print(
         json.dumps(result)
         if args.json
-        else f"float32 matmul peak: {peak:.1f} GFLOP/s on {result['threads']} threads"
+        else f"{args.dtype} matmul peak: {peak:.1f} GFLOP/s on {result['threads']} threads"
     )
 
 
