@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import time
 from dataclasses import asdict, dataclass, fields
@@ -172,6 +173,8 @@ class Trainer:
             )
         try:
             self.out.mkdir(parents=True, exist_ok=True)
+            for stale in self.out.glob(".*.tmp"):  # half-written folders of a crashed run
+                shutil.rmtree(stale, ignore_errors=True)
             probe = self.out / f".write-test-{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()

@@ -37,18 +37,24 @@ def test_sigkill_never_leaves_an_unloadable_or_unresumable_checkpoint(tmp_path, 
     first.wait()
 
     rng = random.Random(0)
+    log = out / "log.jsonl"
     steps, mid_write = [], 0
     for _ in range(TRIALS):
-        # A half-written folder, or the old one set aside, shows the kill hit a checkpoint write.
-        mid_write += bool(list(out.glob(".last.*.tmp")) or (out / ".last.old").exists())
+        # A half-written folder, or an old one set aside, shows the kill hit a checkpoint write.
+        mid_write += any(out.glob(".*.tmp")) or any(out.glob(".*.old"))
         last = load_checkpoint(out / "last")  # must load, whatever moment the kill hit
         steps.append(last.meta["step"])
+        lines = log.read_text().count("\n") if log.exists() else 0
         proc = start(["--resume", str(out), "--max_iters", "100000"])
-        time.sleep(rng.uniform(2.0, 4.0))  # start-up takes about 2 s: kills land before and in training
+        deadline = time.monotonic() + 120
+        while (log.read_text().count("\n") if log.exists() else 0) <= lines and time.monotonic() < deadline:
+            time.sleep(0.01)  # wait until the resumed run is training (and saving every step)
+        time.sleep(rng.uniform(0.0, 0.2))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
 
+    mid_write += any(out.glob(".*.tmp")) or any(out.glob(".*.old"))  # the last kill too
     final = start(["--resume", str(out), "--max_iters", str(load_checkpoint(out / "last").meta["step"] + 2)])
     assert final.wait(timeout=120) == 0, final.stderr.read()
     assert steps == sorted(steps) and steps[-1] > steps[0]  # progress survives the kills
