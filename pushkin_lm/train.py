@@ -21,13 +21,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from . import __version__, trainstate
 from .checkpoint import load_checkpoint, read_config, resolve_checkpoint_dir, save_checkpoint
 from .data import ConsecutiveWindows, random_windows, read_text, resolve_data_path, split_train_val
 from .errors import PushkinLMError
 from .evaluate import score_ids
-from .model import ModelConfig, PushkinLM
+from .model import ModelConfig, ModelState, PushkinLM
 from .vocab import CharVocab
 
 TRAIN_SCORE_CHARS = 50_000  # a fixed slice of the training split, scored like validation
@@ -187,8 +188,6 @@ class Trainer:
 
     def run(self, stop_at: int | None = None) -> dict:
         """Train until max_iters, the time budget, a signal, or step `stop_at`; returns final metrics."""
-        from tqdm import tqdm  # imported here so that sampling never pays for it
-
         cfg = self.cfg
         budget_s = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
         self.log(
@@ -355,8 +354,6 @@ class Trainer:
             if self.lanes is not None:
                 self.lanes.load_state_dict(info["lanes"])
             if "carried.h" in tensors:
-                from .model import ModelState
-
                 self.carried = ModelState(*(tensors[f"carried.{k}"] for k in ("h", "c", "keys", "values")))
             self.step, self.best_val = int(info["step"]), float(info["best_val"])
             self.elapsed_before, self.eval_seconds = float(info["elapsed_s"]), float(info["eval_seconds"])
