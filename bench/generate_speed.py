@@ -2,27 +2,36 @@
 
     python bench/generate_speed.py [--chars 2000] [--window 256] [--checkpoint DIR] [--json]
 
-Incremental: pushkin-lm's sampler, which feeds one character per step and carries the LSTM
-state and a bounded key/value cache. Naive: what the original project and nanoGPT's sample.py
-do -- re-run the model over the last `window` characters for every new character.
-Both use the same model, sampling settings and seed, in the same process.
+Incremental: pushkin-lm's sampler (`pushkin_lm.sample.generate`), which reads the prompt once
+and then feeds one character per step to a `Decoder` carrying the LSTM state and a bounded
+key/value cache; timed with int8 weights (the default) and with float32 weights. Naive: what the
+original project and nanoGPT's sample.py do -- re-run the model over the last `window`
+characters for every new character. All use the same model, sampling settings and seed, in the
+same process. The price of int8 weights is reported too: nats/char of the decoder over the first
+`--score_chars` characters of the validation split, int8 against float32.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
+from pathlib import Path
 
 import torch
 
 from pushkin_lm.checkpoint import load_checkpoint
+from pushkin_lm.data import read_text, split_train_val
+from pushkin_lm.decoder import Decoder
 from pushkin_lm.sample import generate, sample_next, start_context
 
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pushkin_new" / "train.txt"
 
-def incremental_chars_per_second(model, vocab, chars: int) -> float:
+
+def incremental_chars_per_second(model, vocab, chars: int, int8: bool) -> float:
     start = time.perf_counter()
-    produced = sum(1 for _ in generate(model, vocab, "", chars, temperature=0.8, seed=0))
+    produced = sum(1 for _ in generate(model, vocab, "", chars, temperature=0.8, seed=0, int8=int8))
     return produced / (time.perf_counter() - start)
 
 
@@ -40,15 +49,12 @@ def naive_chars_per_second(model, vocab, chars: int, window: int) -> float:
 
 
 @torch.inference_mode()
-def step_chars_per_second(model, steps: int) -> float:
-    """Model steps alone (no sampling), one character each: isolates the weights' memory traffic."""
-    state, token = None, torch.tensor([[1]])
-    for _ in range(50):
-        _, state = model(token, state)
-    start = time.perf_counter()
-    for _ in range(steps):
-        _, state = model(token, state)
-    return steps / (time.perf_counter() - start)
+def decoder_nats_per_char(model, ids: list[int], int8: bool) -> float:
+    """Cross-entropy of the step-by-step decoder over `ids`, as generation computes it."""
+    decoder, total = Decoder(model, int8=int8), 0.0
+    for current, following in zip(ids[:-1], ids[1:], strict=True):
+        total -= torch.log_softmax(decoder.step(current), 0)[following].item()
+    return total / (len(ids) - 1)
 
 
 def main() -> None:
@@ -56,43 +62,45 @@ def main() -> None:
     parser.add_argument("--chars", type=int, default=2000, help="new characters per method")
     parser.add_argument("--window", type=int, default=256, help="context the naive method re-reads")
     parser.add_argument("--checkpoint", help="checkpoint folder (default: the shipped model)")
-    parser.add_argument(
-        "--dtypes",
-        action="store_true",
-        help="also time bare model steps with float32, bfloat16 and float16 weights",
-    )
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="train.txt, for the int8 price")
+    parser.add_argument("--score_chars", type=int, default=10_000, help="validation characters scored")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
     torch.set_num_threads(1)
     ckpt = load_checkpoint(args.checkpoint)
-    incremental_chars_per_second(ckpt.model, ckpt.vocab, 50)  # warm up allocator and kernels
-    incremental = incremental_chars_per_second(ckpt.model, ckpt.vocab, args.chars)
-    naive = naive_chars_per_second(ckpt.model, ckpt.vocab, args.chars, args.window)
+    model, vocab = ckpt.model, ckpt.vocab
+    incremental_chars_per_second(model, vocab, 50, int8=True)  # warm up allocator and kernels
+    int8 = incremental_chars_per_second(model, vocab, args.chars, int8=True)
+    float32 = incremental_chars_per_second(model, vocab, args.chars, int8=False)
+    naive = naive_chars_per_second(model, vocab, args.chars, args.window)
+    _, val = split_train_val(torch.tensor(vocab.encode(read_text(args.data))), 0.1)
+    val_ids = val[: args.score_chars].tolist()
+    nats = {name: decoder_nats_per_char(model, val_ids, name == "int8") for name in ("int8", "float32")}
     result = {
         "chars": args.chars,
         "window": args.window,
         "threads": 1,
-        "incremental_chars_per_s": round(incremental, 1),
+        "incremental_int8_chars_per_s": round(int8, 1),
+        "incremental_float32_chars_per_s": round(float32, 1),
         "naive_chars_per_s": round(naive, 1),
-        "speedup": round(incremental / naive, 2),
+        "speedup_int8_over_naive": round(int8 / naive, 2),
+        "score_chars": len(val_ids),
+        "val_nats_per_char_int8": round(nats["int8"], 4),
+        "val_nats_per_char_float32": round(nats["float32"], 4),
     }
-    if args.dtypes:
-        for dtype in (torch.float32, torch.bfloat16, torch.float16):
-            model = load_checkpoint(args.checkpoint).model.to(dtype)
-            result[f"steps_per_s_{str(dtype).removeprefix('torch.')}"] = round(
-                step_chars_per_second(model, 1000), 1
-            )
     if args.json:
         print(json.dumps(result))
-    else:
-        print(
-            f"{args.chars} chars, 1 thread: incremental {incremental:,.0f} chars/s, naive (window "
-            f"{args.window}) {naive:,.0f} chars/s, speedup {incremental / naive:.1f}x"
-        )
-        for key, value in result.items():
-            if key.startswith("steps_per_s_"):
-                print(f"bare model steps, {key.removeprefix('steps_per_s_')} weights: {value:,.0f}/s")
+        return
+    print(f"{args.chars} new chars, 1 thread")
+    print(f"incremental, int8 weights    {int8:8,.0f} chars/s  ({int8 / naive:.1f}x naive)")
+    print(f"incremental, float32 weights {float32:8,.0f} chars/s  ({float32 / naive:.1f}x naive)")
+    print(f"naive, window {args.window:<4}          {naive:8,.0f} chars/s")
+    print(
+        f"decoder over {len(val_ids):,} validation chars: int8 {nats['int8']:.4f} nats/char "
+        f"({nats['int8'] / math.log(2):.4f} bits), float32 {nats['float32']:.4f} "
+        f"({nats['float32'] / math.log(2):.4f} bits)"
+    )
 
 
 if __name__ == "__main__":

@@ -146,7 +146,8 @@ def train_parser() -> ArgumentParser:
     _flag(
         m, "ffn_mult", type=_non_negative_int, help="feed-forward width after attention, x hidden; 0 = none"
     )
-    _flag(m, "dropout", type=float)
+    _flag(m, "dropout", type=float, help="variational dropout on LSTM inputs and outputs")
+    _flag(m, "weight_drop", type=float, help="DropConnect on the LSTM's recurrent weights")
     _flag(m, "no_attention", action="store_true", help="a plain LSTM (no attention block)")
     return p
 
@@ -211,6 +212,13 @@ def generate_parser() -> ArgumentParser:
     _flag(p, "top_p", type=float, help="sample only from the smallest set with this much probability")
     _flag(p, "seed", type=int, help="random seed: the same seed gives the same text")
     _flag(p, "num_samples", type=_positive_int, default=1, help="how many texts to write")
+    _flag(
+        p,
+        "precision",
+        choices=("int8", "float32"),
+        default="int8",
+        help="weights while sampling: int8 is about 4x faster, float32 exactly the trained model",
+    )
     return p
 
 
@@ -238,7 +246,15 @@ def _generate(args: argparse.Namespace) -> None:
         seed = None if args.seed is None else args.seed + i
         out.write(prompt)
         for char in generate(
-            ckpt.model, ckpt.vocab, prompt, args.max_tokens, args.temperature, args.top_k, args.top_p, seed
+            ckpt.model,
+            ckpt.vocab,
+            prompt,
+            args.max_tokens,
+            args.temperature,
+            args.top_k,
+            args.top_p,
+            seed,
+            int8=args.precision == "int8",
         ):
             out.write(char)
             out.flush()

@@ -27,7 +27,8 @@ class ModelConfig:
     num_heads: int = 4
     attn_window: int = 256  # positions a query sees, itself included
     ffn_mult: int = 2  # width of the feed-forward after attention, x hidden_size; 0 = none
-    dropout: float = 0.2
+    dropout: float = 0.2  # variational dropout on the embedding, between and after LSTM layers
+    weight_drop: float = 0.3  # DropConnect on the LSTM's hidden-to-hidden weights (AWD-LSTM)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -47,8 +48,9 @@ class ModelConfig:
             raise PushkinLMError(
                 f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}"
             )
-        if not 0.0 <= self.dropout < 1.0:
-            raise PushkinLMError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "weight_drop"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise PushkinLMError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -75,6 +77,19 @@ class ModelState:
         return ModelState(self.h.detach(), self.c.detach(), self.keys.detach(), self.values.detach())
 
 
+def locked_dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """Dropout of whole feature channels, one mask per sequence shared by all its time steps.
+
+    Recurrent language models regularise better when a unit is dropped for a whole sequence
+    (variational dropout, as in AWD-LSTM), and one mask per sequence instead of one per
+    character also saves most of the random-number cost, which dominates dropout on CPU.
+    """
+    if not training or p == 0.0:
+        return x
+    mask = x.new_empty(x.size(0), 1, x.size(2)).bernoulli_(1.0 - p).div_(1.0 - p)
+    return x * mask
+
+
 def window_mask(past: int, length: int, window: int) -> Tensor:
     """Which keys each query may see: earlier or itself, and fewer than `window` positions back.
 
@@ -93,7 +108,6 @@ class CausalSelfAttention(nn.Module):
         self.dropout = cfg.dropout
         self.qkv = nn.Linear(cfg.hidden_size, 3 * cfg.hidden_size, bias=False)
         self.proj = nn.Linear(cfg.hidden_size, cfg.hidden_size, bias=False)
-        self.resid_dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, x: Tensor, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         batch, length, width = x.shape
@@ -107,18 +121,14 @@ class CausalSelfAttention(nn.Module):
             causal = length > 1  # the fast fused path covers the plain causal case
         elif past + length > self.window or length > 1:
             mask = window_mask(past, length, self.window).to(x.device)
-        y = F.scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            attn_mask=mask,
-            is_causal=causal,
-            dropout_p=self.dropout if self.training else 0.0,
-        )
+        # No dropout on the attention weights: on CPU it costs more than the rest of the block
+        # (a random number per query-key pair) and the output's dropout regularises enough.
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
         y = y.transpose(1, 2).reshape(batch, length, width)
         # The next query sees itself plus at most window - 1 cached positions.
         first_kept = max(0, k.size(2) - (self.window - 1))
-        return self.resid_dropout(self.proj(y)), k[:, :, first_kept:], v[:, :, first_kept:]
+        out = locked_dropout(self.proj(y), self.dropout, self.training)
+        return out, k[:, :, first_kept:], v[:, :, first_kept:]
 
 
 class FeedForward(nn.Module):
@@ -126,10 +136,10 @@ class FeedForward(nn.Module):
         super().__init__()
         self.up = nn.Linear(cfg.hidden_size, cfg.ffn_mult * cfg.hidden_size)
         self.down = nn.Linear(cfg.ffn_mult * cfg.hidden_size, cfg.hidden_size)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = cfg.dropout
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.dropout(self.down(F.gelu(self.up(x))))
+        return locked_dropout(self.down(F.gelu(self.up(x))), self.dropout, self.training)
 
 
 class PushkinLM(nn.Module):
@@ -137,14 +147,12 @@ class PushkinLM(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
-        self.lstm = nn.LSTM(
-            cfg.embed_dim,
-            cfg.hidden_size,
-            cfg.num_layers,
-            batch_first=True,
-            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+        # One nn.LSTM per layer, so that variational dropout can sit between layers and
+        # DropConnect can replace each layer's recurrent weights during training.
+        self.lstm = nn.ModuleList(
+            nn.LSTM(cfg.embed_dim if layer == 0 else cfg.hidden_size, cfg.hidden_size, batch_first=True)
+            for layer in range(cfg.num_layers)
         )
-        self.dropout = nn.Dropout(cfg.dropout)
         if cfg.attention:
             self.ln_attn = nn.LayerNorm(cfg.hidden_size)
             self.attn = CausalSelfAttention(cfg)
@@ -158,10 +166,9 @@ class PushkinLM(nn.Module):
     def _init_weights(self) -> None:
         # A forget-gate bias of 1 keeps early gradients flowing through the cell state.
         hidden = self.cfg.hidden_size
-        for name, param in self.lstm.named_parameters():
-            if name.startswith("bias_ih"):
-                with torch.no_grad():
-                    param[hidden : 2 * hidden].fill_(1.0)
+        with torch.no_grad():
+            for lstm in self.lstm:
+                lstm.bias_ih_l0[hidden : 2 * hidden].fill_(1.0)
         # Residual branches start small so the block begins close to the identity.
         for module in (getattr(self, "attn", None), getattr(self, "ffn", None)):
             if module is not None:
@@ -182,12 +189,8 @@ class PushkinLM(nn.Module):
         """Logits (batch, length, vocab) for every position of `idx`, and the state after it."""
         if state is None:
             state = self.initial_state(idx.size(0))
-        x = self.dropout(self.embed(idx))
-        if idx.size(1) == 1 and not torch.is_grad_enabled():
-            x, h, c = self._lstm_step(x, state.h, state.c)
-        else:
-            x, (h, c) = self.lstm(x, (state.h, state.c))
-        x = self.dropout(x)
+        x = locked_dropout(self.embed(idx), self.cfg.dropout, self.training)
+        x, h, c = self._lstm_sequence(x, state.h, state.c)
         keys, values = state.keys, state.values
         if self.cfg.attention:
             attended, keys, values = self.attn(self.ln_attn(x), keys, values)
@@ -197,20 +200,20 @@ class PushkinLM(nn.Module):
         logits = self.head(self.ln_out(x))
         return logits, ModelState(h, c, keys, values)
 
-    def _lstm_step(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """One time step through the LSTM stack.
-
-        nn.LSTM pays a large fixed cost per call on CPU, many times the arithmetic of one
-        character, so sampling runs the cell equations directly.
-        """
-        x = x[:, 0]
+    def _lstm_sequence(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The LSTM stack over a whole window, with dropout between and after the layers."""
         new_h, new_c = [], []
-        for layer in range(self.cfg.num_layers):
-            w_ih, w_hh, b_ih, b_hh = self.lstm.all_weights[layer]
-            gates = F.linear(x, w_ih, b_ih) + F.linear(h[layer], w_hh, b_hh)
-            i, f, g, o = gates.chunk(4, dim=1)
-            cell = torch.sigmoid(f) * c[layer] + torch.sigmoid(i) * torch.tanh(g)
-            x = torch.sigmoid(o) * torch.tanh(cell)
-            new_h.append(x)
-            new_c.append(cell)
-        return x[:, None], torch.stack(new_h), torch.stack(new_c)
+        for layer, lstm in enumerate(self.lstm):
+            state = (h[layer : layer + 1], c[layer : layer + 1])
+            if self.training and self.cfg.weight_drop:
+                # DropConnect: one mask on the recurrent weights for the whole batch, so the
+                # recurrence itself is regularised without touching the cuDNN/oneDNN kernel.
+                weights = dict(lstm.named_parameters())
+                weights["weight_hh_l0"] = F.dropout(weights["weight_hh_l0"], self.cfg.weight_drop)
+                x, (h_layer, c_layer) = torch.func.functional_call(lstm, weights, (x, state))
+            else:
+                x, (h_layer, c_layer) = lstm(x, state)
+            x = locked_dropout(x, self.cfg.dropout, self.training)
+            new_h.append(h_layer[0])
+            new_c.append(c_layer[0])
+        return x, torch.stack(new_h), torch.stack(new_c)

@@ -155,6 +155,12 @@ CASES = {
         "temperature must be 0",
     ),
     "temperature non-numeric": ("generate", ["--checkpoint", "CK", "--temperature", "hot"], None, "invalid"),
+    "precision unknown": (
+        "generate",
+        ["--checkpoint", "CK", "--precision", "int4"],
+        None,
+        "invalid choice: 'int4' (choose from 'int8', 'float32')",
+    ),
     "top_p zero": ("generate", ["--checkpoint", "CK", "--top_p", "0"], None, "top_p must be in (0, 1]"),
     "top_p above 1": ("generate", ["--checkpoint", "CK", "--top_p", "1.5"], None, "top_p must be in (0, 1]"),
     "top_k zero": ("generate", ["--checkpoint", "CK", "--top_k", "0"], None, "at least 1"),

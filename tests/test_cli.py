@@ -92,6 +92,19 @@ def test_prompt_file_and_greedy(trained_dir, tmp_path):
     assert a.returncode == 0 and a.stdout == b.stdout and a.stdout.startswith("мороз")
 
 
+def test_float32_precision_samples_the_exact_trained_model(trained_dir):
+    from pushkin_lm.checkpoint import load_checkpoint
+    from pushkin_lm.sample import generate
+
+    ckpt = load_checkpoint(trained_dir)
+    exact = "".join(generate(ckpt.model, ckpt.vocab, "мороз", 60, temperature=0, int8=False))
+    flags = ["--checkpoint", str(trained_dir), "--prompt", "мороз", "--temperature", "0"]
+    flags += ["--max_tokens", "60"]
+    result = run_script("generate", *flags, "--precision", "float32")
+    assert result.returncode == 0 and result.stdout == "мороз" + exact + "\n"
+    assert run_script("generate", *flags, "--precision", "int8").returncode == 0
+
+
 def test_evaluate_text_output(trained_dir, verse_file):
     result = run_script("evaluate", "--data", str(verse_file), "--checkpoint", str(trained_dir))
     assert result.returncode == 0 and "nats/char" in result.stdout and "bits/char" in result.stdout

@@ -64,9 +64,9 @@ def test_attention_only_sees_the_window():
     y[0, 10] = (x[0, 10] + 1) % 20
     # Cut the LSTM's memory (no recurrent weights, forget gates shut) so only attention could
     # carry information from one position to another.
-    for layer in (0, 1):
-        getattr(model.lstm, f"weight_hh_l{layer}").data.zero_()
-        getattr(model.lstm, f"bias_ih_l{layer}").data[16:32] = -1e4
+    for lstm in model.lstm:
+        lstm.weight_hh_l0.data.zero_()
+        lstm.bias_ih_l0.data[16:32] = -1e4
     with torch.no_grad():
         a, _ = model(x)
         b, _ = model(y)
@@ -92,6 +92,32 @@ def test_window_mask_is_causal_and_banded():
     ]
 
 
+def test_dropout_masks_are_shared_across_time_steps():
+    from pushkin_lm.model import locked_dropout
+
+    x = torch.ones(4, 50, 32)
+    y = locked_dropout(x, 0.5, training=True)
+    assert torch.equal(y, y[:, :1].expand_as(y))  # one mask per sequence
+    assert set(y.unique().tolist()) == {0.0, 2.0}  # kept units are scaled by 1 / (1 - p)
+    assert torch.equal(locked_dropout(x, 0.5, training=False), x)
+
+
+def test_weight_drop_changes_training_outputs_but_not_evaluation():
+    model = make(weight_drop=0.5)
+    x = torch.randint(20, (2, 30))
+    with torch.no_grad():
+        plain, _ = model(x)
+        model.train()
+        dropped, _ = model(x)
+        model.eval()
+        again, _ = model(x)
+    assert not torch.allclose(plain, dropped, atol=1e-3)
+    assert torch.equal(plain, again)
+    loss = model.train()(x)[0].logsumexp(-1).mean()
+    loss.backward()
+    assert all(lstm.weight_hh_l0.grad.abs().sum() > 0 for lstm in model.lstm)
+
+
 def test_switching_attention_off_gives_a_plain_lstm():
     plain = make(attention=False)
     assert not hasattr(plain, "attn")
@@ -99,7 +125,8 @@ def test_switching_attention_off_gives_a_plain_lstm():
 
 
 @pytest.mark.parametrize(
-    "bad", [{"hidden_size": 0}, {"num_heads": 3}, {"dropout": 1.0}, {"hidden_size": "8"}]
+    "bad",
+    [{"hidden_size": 0}, {"num_heads": 3}, {"dropout": 1.0}, {"weight_drop": -0.1}, {"hidden_size": "8"}],
 )
 def test_config_rejects_bad_sizes(bad):
     settings = {"vocab_size": 10, "hidden_size": 16, "num_heads": 2, **bad}
