@@ -204,6 +204,12 @@ CASES = {
         None,
         "dropout must be in [0, 1)",
     ),
+    "weight drop out of range": (
+        "train",
+        ["--data", "W/verse.txt", "--out", "W/out", "--weight_drop", "1", "--max_iters", "1"],
+        None,
+        "weight_drop must be in [0, 1)",
+    ),
     "out dir not writable": (
         "train",
         ["--data", "W/verse.txt", "--out", "W/verse.txt/out"],
