@@ -27,7 +27,7 @@ class ModelConfig:
     num_heads: int = 4
     attn_window: int = 256  # positions a query sees, itself included
     ffn_mult: int = 2  # width of the feed-forward after attention, x hidden_size; 0 = none
-    dropout: float = 0.2  # variational dropout on the embedding, between and after LSTM layers
+    dropout: float = 0.2  # variational dropout: embedding, between/after LSTM layers, residual branches
     weight_drop: float = 0.3  # DropConnect on the LSTM's hidden-to-hidden weights (AWD-LSTM)
 
     def __post_init__(self) -> None:
@@ -121,8 +121,8 @@ class CausalSelfAttention(nn.Module):
             causal = length > 1  # the fast fused path covers the plain causal case
         elif past + length > self.window or length > 1:
             mask = window_mask(past, length, self.window).to(x.device)
-        # No dropout on the attention weights: on CPU it costs more than the rest of the block
-        # (a random number per query-key pair) and the output's dropout regularises enough.
+        # No dropout on the attention weights: on CPU it cost more than the rest of the block
+        # (a random number per query-key pair); the block's output is dropped instead.
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
         y = y.transpose(1, 2).reshape(batch, length, width)
         # The next query sees itself plus at most window - 1 cached positions.
