@@ -56,16 +56,23 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--checkpoint", help="checkpoint folder (default: the shipped model)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the corpus, for words and copies")
+    parser.add_argument("--precision", choices=("int8", "float32"), default="int8", help="sampling weights")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
     torch.set_num_threads(1)
     ckpt = load_checkpoint(args.checkpoint)
+    int8 = args.precision == "int8"
     samples = [
-        "".join(generate(ckpt.model, ckpt.vocab, "", args.chars, args.temperature, seed=seed))
+        "".join(generate(ckpt.model, ckpt.vocab, "", args.chars, args.temperature, seed=seed, int8=int8))
         for seed in range(args.samples)
     ]
-    result = {"temperature": args.temperature, "chars": args.chars, **quality(samples, read_text(args.data))}
+    result = {
+        "temperature": args.temperature,
+        "chars": args.chars,
+        "precision": args.precision,
+        **quality(samples, read_text(args.data)),
+    }
     if args.json:
         print(json.dumps(result))
     else:
