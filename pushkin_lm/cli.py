@@ -113,6 +113,12 @@ def train_parser() -> ArgumentParser:
     _flag(p, "max_minutes", type=_positive_float, help="stop after this much wall-clock time (default 10)")
     _flag(p, "seed", type=int, help="random seed for initialisation and batches")
     _flag(p, "threads", type=_positive_int, help="CPU threads for torch (default: torch's choice)")
+    _flag(
+        p,
+        "device",
+        choices=["auto", "cpu", "cuda"],
+        help="where to train (default auto: a CUDA GPU where torch sees one, else the CPU)",
+    )
     _flag(p, "no_progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("optimisation")
     _flag(g, "batch_size", type=_positive_int)

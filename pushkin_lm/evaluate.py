@@ -50,7 +50,8 @@ def score_ids(model: PushkinLM, ids: torch.Tensor, chunk_size: int = 256, min_st
     inputs = torch.zeros(streams * length, dtype=torch.long)
     targets = torch.full((streams * length,), IGNORE, dtype=torch.long)
     inputs[:num_targets], targets[:num_targets] = ids[:-1], ids[1:]
-    inputs, targets = inputs.view(streams, length), targets.view(streams, length)
+    device = next(model.parameters()).device
+    inputs, targets = inputs.view(streams, length).to(device), targets.view(streams, length).to(device)
 
     was_training = model.training
     model.eval()

@@ -34,6 +34,7 @@ from .vocab import CharVocab
 TRAIN_SCORE_CHARS = 50_000  # a fixed slice of the training split, scored like validation
 HUB_SOURCE = "hf://datasets/abobster/pushkin_new/train.txt"
 PROGRESS_TICKS = 1000
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -55,6 +56,7 @@ class TrainConfig:
     stateful: bool = True  # carry model state across consecutive windows (False: random windows)
     seed: int = 1337
     threads: int | None = None  # torch CPU threads; None keeps torch's default
+    device: str = "auto"  # "cpu", "cuda", or "auto": a CUDA GPU where torch sees one, else the CPU
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -71,9 +73,11 @@ class TrainConfig:
             raise PushkinLMError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.threads is not None and self.threads < 1:
             raise PushkinLMError(f"threads must be at least 1, got {self.threads}")
+        if self.device not in DEVICES:
+            raise PushkinLMError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
 
     # Settings a resumed run may change: they do not alter what one step computes.
-    RESUMABLE = ("max_iters", "max_minutes", "eval_interval", "threads", "data")
+    RESUMABLE = ("max_iters", "max_minutes", "eval_interval", "threads", "data", "device")
 
 
 class TrainingInterrupted(PushkinLMError):
@@ -86,6 +90,15 @@ def learning_rate_at(cfg: TrainConfig, step: int, progress: float) -> float:
         return cfg.learning_rate * (step + 1) / cfg.warmup_iters
     cosine = 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
     return cfg.min_lr + cosine * (cfg.learning_rate - cfg.min_lr)
+
+
+def resolve_device(name: str) -> torch.device:
+    """The device `name` means; asking for CUDA where torch sees no GPU is an error, not a fallback."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise PushkinLMError("--device cuda, but torch sees no CUDA GPU here; use --device cpu")
+    return torch.device(name)
 
 
 def native_bf16() -> bool:
@@ -135,6 +148,7 @@ class Trainer:
     ) -> None:
         self.cfg, self.log = cfg, log
         self.out = Path(cfg.out_dir)
+        self.device = resolve_device(cfg.device)  # before anything is written
         self._check_out_dir(overwrite, resume)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -152,14 +166,19 @@ class Trainer:
                 f"but one window needs {cfg.block_size + 2}; use a longer text or a smaller --block_size"
             )
 
-        self.model = PushkinLM(ModelConfig(vocab_size=len(self.vocab), **(model_settings or {})))
+        if self.device.type == "cuda":
+            # TF32 matmuls: float32 range at tensor-core speed; the LSTM stays in cuDNN float32.
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        model_cfg = ModelConfig(vocab_size=len(self.vocab), **(model_settings or {}))
+        self.model = PushkinLM(model_cfg).to(self.device)
         self.optimizer = make_optimizer(self.model, cfg)
         self.batches = torch.Generator().manual_seed(cfg.seed)
         self.lanes = None
         if cfg.stateful:
             self.lanes = ConsecutiveWindows(self.train_ids, cfg.block_size, cfg.batch_size, self.batches)
         self.carried = None  # model state carried between consecutive windows
-        self.bf16 = native_bf16() if cfg.bf16 is None else cfg.bf16
+        # bf16 autocast by default only on a CPU with native bf16; a GPU uses TF32 (set above).
+        self.bf16 = (self.device.type == "cpu" and native_bf16()) if cfg.bf16 is None else cfg.bf16
         self.step, self.best_val, self.elapsed_before, self.eval_seconds = 0, math.inf, 0.0, 0.0
         if resume:
             self._restore()
@@ -192,7 +211,7 @@ class Trainer:
         budget_s = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
         self.log(
             f"data {self.data_path}: vocab {len(self.vocab)}, train {len(self.train_ids):,} / val "
-            f"{len(self.val_ids):,} chars; model {self.model.num_params():,} params"
+            f"{len(self.val_ids):,} chars; model {self.model.num_params():,} params on {self.device}"
             + (f"; resuming at step {self.step}" if self.step else "")
         )
         # The bar shows the schedule's progress: steps or wall-clock budget, whichever is further.
@@ -242,14 +261,16 @@ class Trainer:
         cfg = self.cfg
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            if self.lanes is not None:
-                x, y, fresh = self.lanes.next()
-                logits, carried = self.model(x, None if fresh else self.carried)
-                self.carried = carried.detach()
-            else:
-                x, y = random_windows(self.train_ids, cfg.block_size, cfg.batch_size, self.batches)
-                logits, _ = self.model(x)
+        if self.lanes is not None:
+            x, y, fresh = self.lanes.next()
+        else:
+            x, y = random_windows(self.train_ids, cfg.block_size, cfg.batch_size, self.batches)
+            fresh = True
+        x, y = x.to(self.device), y.to(self.device)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            logits, carried = self.model(x, None if fresh else self.carried)
+        if self.lanes is not None:
+            self.carried = carried.detach()
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
         if not torch.isfinite(loss):
             raise PushkinLMError(
@@ -321,6 +342,8 @@ class Trainer:
         tensors, optimizer_info = trainstate.optimizer_to_flat(self.optimizer)
         tensors["rng.torch"] = torch.get_rng_state()
         tensors["rng.batches"] = self.batches.get_state()
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state()
         info = {
             "step": self.step,
             "best_val": self.best_val,
@@ -351,10 +374,13 @@ class Trainer:
             trainstate.optimizer_from_flat(self.optimizer, tensors, info["optimizer"])
             torch.set_rng_state(tensors["rng.torch"])
             self.batches.set_state(tensors["rng.batches"])
+            if "rng.cuda" in tensors and self.device.type == "cuda":
+                torch.cuda.set_rng_state(tensors["rng.cuda"])
             if self.lanes is not None:
                 self.lanes.load_state_dict(info["lanes"])
             if "carried.h" in tensors:
-                self.carried = ModelState(*(tensors[f"carried.{k}"] for k in ("h", "c", "keys", "values")))
+                carried = (tensors[f"carried.{k}"].to(self.device) for k in ("h", "c", "keys", "values"))
+                self.carried = ModelState(*carried)
             self.step, self.best_val = int(info["step"]), float(info["best_val"])
             self.elapsed_before, self.eval_seconds = float(info["elapsed_s"]), float(info["eval_seconds"])
         except (KeyError, ValueError, TypeError, RuntimeError) as err:

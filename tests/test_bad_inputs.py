@@ -230,6 +230,13 @@ CASES = {
         "no resumable run",
     ),
 }
+if not torch.cuda.is_available():  # CI's machine: asking for a GPU must fail clearly, not fall back
+    CASES["device cuda without a GPU"] = (
+        "train",
+        ["--data", "W/verse.txt", "--out", "W/out", "--device", "cuda", "--max_iters", "1"],
+        None,
+        "torch sees no CUDA GPU",
+    )
 
 
 @pytest.fixture

@@ -2,10 +2,11 @@ import json
 import math
 
 import pytest
+import torch
 
 from pushkin_lm.checkpoint import load_checkpoint
 from pushkin_lm.errors import PushkinLMError
-from pushkin_lm.train import TrainConfig, learning_rate_at, train
+from pushkin_lm.train import TrainConfig, learning_rate_at, resolve_device, train
 
 
 def test_learning_rate_warms_up_then_decays_to_the_floor():
@@ -60,8 +61,25 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path, verse_file):
 
 @pytest.mark.parametrize(
     "bad",
-    [{"batch_size": 0}, {"max_minutes": 0}, {"learning_rate": -1.0}, {"grad_clip": 0.0}, {"threads": 0}],
+    [
+        {"batch_size": 0},
+        {"max_minutes": 0},
+        {"learning_rate": -1.0},
+        {"grad_clip": 0.0},
+        {"threads": 0},
+        {"device": "tpu"},
+    ],
 )
 def test_bad_settings_are_refused(bad):
     with pytest.raises(PushkinLMError):
         TrainConfig(**bad)
+
+
+def test_auto_device_is_the_gpu_where_torch_sees_one(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto").type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto").type == "cpu"
+    assert resolve_device("cpu").type == "cpu"
+    with pytest.raises(PushkinLMError, match="--device cpu"):
+        resolve_device("cuda")
