@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from pushkin_lm.decoder import Decoder
 from pushkin_lm.errors import PushkinLMError
 from pushkin_lm.sample import generate, sample_next
 
@@ -50,6 +51,16 @@ def test_same_seed_same_text_and_other_seed_other_text(tiny_model):
     text = lambda seed: "".join(generate(model, vocab, "", 80, temperature=1.0, seed=seed))  # noqa: E731
     assert text(3) == text(3)
     assert text(3) != text(4)
+
+
+def test_a_reused_decoder_restarts_cleanly_for_each_text(tiny_model):
+    model, vocab = tiny_model
+    decoder = Decoder(model)
+    fresh = ["".join(generate(model, vocab, p, 60, temperature=1.0, seed=5)) for p in ("луна", "")]
+    reused = [
+        "".join(generate(model, vocab, p, 60, temperature=1.0, seed=5, decoder=decoder)) for p in ("луна", "")
+    ]
+    assert reused == fresh
 
 
 def test_greedy_generation_matches_argmax_of_full_recomputation(tiny_model):
