@@ -76,7 +76,8 @@ class TrainConfig:
         if self.device not in DEVICES:
             raise PushkinLMError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
 
-    # Settings a resumed run may change: they do not alter what one step computes.
+    # Settings a resumed run may change: they leave the recipe alone (device and threads change
+    # only floating-point rounding).
     RESUMABLE = ("max_iters", "max_minutes", "eval_interval", "threads", "data", "device")
 
 
@@ -167,7 +168,7 @@ class Trainer:
             )
 
         if self.device.type == "cuda":
-            # TF32 matmuls: float32 range at tensor-core speed; the LSTM stays in cuDNN float32.
+            # TF32 in matmuls and cuDNN (the LSTM): float32's range at tensor-core speed.
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         model_cfg = ModelConfig(vocab_size=len(self.vocab), **(model_settings or {}))
         self.model = PushkinLM(model_cfg).to(self.device)
