@@ -1,0 +1,99 @@
+"""Where the validation loss goes: characters of known words, of new words, and the rest.
+
+    python bench/loss_by_word.py [--checkpoint CK] [--data train.txt] [--json]
+
+Reads the validation split (the last 10 % of train.txt) with the shipped model (or
+--checkpoint) in one stream with carried state, and splits each character's loss by what the
+character belongs to: a Cyrillic word that also occurs in the training split ("known"), one that
+never does ("new"), or anything else (spaces, punctuation, line breaks, Latin). It then prints
+what the mean would be if new words cost only as much per character as known ones: a floor that
+better spelling of new words alone could not break.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from pushkin_lm.checkpoint import load_checkpoint
+from pushkin_lm.data import read_text
+from pushkin_lm.model import PushkinLM
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pushkin_new" / "train.txt"
+WORD = re.compile(r"[а-яёА-ЯЁ]+")
+VAL_FRACTION = 0.1
+
+
+@torch.no_grad()
+def char_losses(model: PushkinLM, ids: torch.Tensor, chunk_size: int = 1024) -> torch.Tensor:
+    """The loss of each of `ids[1:]`, read as one stream in chunks with carried state."""
+    model.eval()
+    losses, state = [], None
+    for start in range(0, len(ids) - 1, chunk_size):
+        inputs, targets = ids[start : start + chunk_size + 1][:-1], ids[start + 1 : start + chunk_size + 1]
+        logits, state = model(inputs[None], state)
+        losses.append(F.cross_entropy(logits[0], targets, reduction="none"))
+    return torch.cat(losses)
+
+
+def char_kinds(text: str, known_words: set[str]) -> list[str]:
+    kinds = ["other"] * len(text)
+    for match in WORD.finditer(text):
+        kind = "known" if match.group().lower() in known_words else "new"
+        kinds[match.start() : match.end()] = [kind] * len(match.group())
+    return kinds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", help="checkpoint folder (default: the shipped model)")
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="train.txt of the corpus")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+
+    torch.set_num_threads(2)
+    ckpt = load_checkpoint(args.checkpoint)
+    text = read_text(args.data)
+    split = int(len(text) * (1 - VAL_FRACTION))
+    train, val = text[:split], text[split:]
+    losses = char_losses(ckpt.model, torch.tensor(ckpt.vocab.encode(val)))
+    kinds = char_kinds(val, {w.lower() for w in WORD.findall(train)})[1:]  # the predicted ones
+
+    rows, masks = {}, {}
+    for kind in ("known", "new", "other"):
+        mask = masks[kind] = torch.tensor([k == kind for k in kinds])
+        rows[kind] = {
+            "chars": int(mask.sum()),
+            "share_of_chars": float(mask.float().mean()),
+            "nats_per_char": float(losses[mask].mean()),
+            "share_of_loss": float(losses[mask].sum() / losses.sum()),
+        }
+    floor = losses.clone()
+    floor[masks["new"]] = rows["known"]["nats_per_char"]
+    result = {
+        "nats_per_char": float(losses.mean()),
+        "by_kind": rows,
+        "if_new_words_cost_as_much_as_known": float(floor.mean()),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"validation, one stream: {result['nats_per_char']:.4f} nats/char over {len(losses):,} characters")
+    print("| characters of | count | share | nats/char | share of the loss |")
+    print("|---|---:|---:|---:|---:|")
+    for kind, row in rows.items():
+        print(
+            f"| {kind} | {row['chars']:,} | {100 * row['share_of_chars']:.1f} % | "
+            f"{row['nats_per_char']:.3f} | {100 * row['share_of_loss']:.1f} % |"
+        )
+    floor = result["if_new_words_cost_as_much_as_known"]
+    print(f"if new words cost as much per character as known ones: {floor:.4f} nats/char")
+
+
+if __name__ == "__main__":
+    main()
