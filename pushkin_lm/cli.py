@@ -99,7 +99,8 @@ def train_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="pushkin-lm-train",
         description="Train the LSTM + attention character model. Defaults train on the Pushkin "
-        "corpus (downloaded from the Hugging Face Hub) for 10 minutes on CPU.",
+        "corpus (downloaded from the Hugging Face Hub) for 10 minutes, on a CUDA GPU where torch "
+        "sees one, else on the CPU.",
         formatter_class=HelpFormatter,
     )
     _flag(
