@@ -1,12 +1,15 @@
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
 
 from pushkin_lm import checkpoint as ckpt_mod
 from pushkin_lm.checkpoint import load_checkpoint, save_checkpoint
+from pushkin_lm.data import read_text, split_train_val
 from pushkin_lm.errors import PushkinLMError
+from pushkin_lm.evaluate import score_ids
 
 
 def test_round_trip_keeps_weights_config_vocab_and_meta(tiny_model, tmp_path):
@@ -111,6 +114,18 @@ def test_shipped_checkpoint_loads():
     shipped = load_checkpoint()
     assert shipped.meta["val_nats_per_char"] < 1.83  # clearly better than the original project
     assert len(shipped.vocab) == shipped.model.cfg.vocab_size
+
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "pushkin_new" / "train.txt"
+
+
+@pytest.mark.skipif(not CORPUS.is_file(), reason="the corpus is not beside this checkout")
+def test_shipped_checkpoint_scores_what_it_claims_on_the_validation_split():
+    shipped = load_checkpoint()
+    ids = torch.tensor(shipped.vocab.encode(read_text(CORPUS)))
+    _, val = split_train_val(ids, 0.1)
+    assert score_ids(shipped.model, val) == pytest.approx(shipped.meta["val_nats_per_char"], abs=2e-3)
+    assert shipped.meta["val_nats_per_char"] < 1.74  # docs/results.md: 1.7369
 
 
 def test_half_precision_checkpoint_loads_as_float32_with_close_outputs(tiny_model, tmp_path):
