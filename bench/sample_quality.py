@@ -19,6 +19,7 @@ import torch
 
 from pushkin_lm.checkpoint import load_checkpoint
 from pushkin_lm.data import read_text
+from pushkin_lm.decoder import Decoder
 from pushkin_lm.sample import generate
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pushkin_new" / "train.txt"
@@ -62,9 +63,11 @@ def main() -> None:
 
     torch.set_num_threads(1)
     ckpt = load_checkpoint(args.checkpoint)
-    int8 = args.precision == "int8"
+    decoder = Decoder(ckpt.model, int8=args.precision == "int8")  # one for all samples
     samples = [
-        "".join(generate(ckpt.model, ckpt.vocab, "", args.chars, args.temperature, seed=seed, int8=int8))
+        "".join(
+            generate(ckpt.model, ckpt.vocab, "", args.chars, args.temperature, seed=seed, decoder=decoder)
+        )
         for seed in range(args.samples)
     ]
     result = {

@@ -27,9 +27,9 @@ WARMUP_STEPS = 3
 
 def time_steps(model: PushkinLM, forward, steps: int, bf16: bool) -> tuple[float, float]:
     """Seconds for the warm-up steps, and seconds per step after them."""
-    optimizer = make_optimizer(model, TrainConfig())
-    batches = torch.Generator().manual_seed(0)
     cfg = TrainConfig()
+    optimizer = make_optimizer(model, cfg)
+    batches = torch.Generator().manual_seed(0)
 
     def step() -> None:
         x = torch.randint(VOCAB_SIZE, (cfg.batch_size, cfg.block_size + 1), generator=batches)

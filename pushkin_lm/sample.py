@@ -71,16 +71,15 @@ def generate(
     top_k: int | None = None,
     top_p: float | None = None,
     seed: int | None = None,
-    int8: bool = True,
     decoder: Decoder | None = None,
 ) -> Iterator[str]:
     """Yield `max_new_chars` characters that continue `prompt`, one at a time.
 
-    The prompt is read in one pass; after that each step feeds only the newest character to a
-    `Decoder` (int8 weights unless `int8=False`): the LSTM state and a bounded key/value cache
-    carry the rest, so a character costs the same however long the text already is. Pass a
-    `decoder` built from `model` to reuse it across calls (its weights are then as it was built,
-    whatever `int8` says); it is restarted from the prompt's state each time.
+    The prompt is read in one pass; after that each step feeds only the newest character to
+    `decoder`: the LSTM state and a bounded key/value cache carry the rest, so a character costs
+    the same however long the text already is. By default a `Decoder(model)` with int8 weights is
+    built; pass `Decoder(model, int8=False)` for the exact model, or one decoder to reuse across
+    calls (it restarts from the prompt's state each time).
     """
     check_sampling_args(temperature, top_k, top_p)
     unknown = vocab.unknown_chars(prompt)
@@ -95,7 +94,7 @@ def generate(
     context = torch.tensor([vocab.encode(start_context(vocab) + prompt)])
     logits, state = model(context)
     logits = logits[0, -1]
-    decoder = decoder or Decoder(model, int8=int8)
+    decoder = decoder or Decoder(model)
     decoder.start(state)
     for _ in range(max_new_chars):
         logits[0] = float("-inf")  # never emit the unknown-character slot

@@ -94,10 +94,13 @@ def test_prompt_file_and_greedy(trained_dir, tmp_path):
 
 def test_float32_precision_samples_the_exact_trained_model(trained_dir):
     from pushkin_lm.checkpoint import load_checkpoint
+    from pushkin_lm.decoder import Decoder
     from pushkin_lm.sample import generate
 
     ckpt = load_checkpoint(trained_dir)
-    exact = "".join(generate(ckpt.model, ckpt.vocab, "мороз", 60, temperature=0, int8=False))
+    exact = "".join(
+        generate(ckpt.model, ckpt.vocab, "мороз", 60, temperature=0, decoder=Decoder(ckpt.model, int8=False))
+    )
     flags = ["--checkpoint", str(trained_dir), "--prompt", "мороз", "--temperature", "0"]
     flags += ["--max_tokens", "60"]
     result = run_script("generate", *flags, "--precision", "float32")

@@ -66,7 +66,7 @@ def test_a_reused_decoder_restarts_cleanly_for_each_text(tiny_model):
 def test_greedy_generation_matches_argmax_of_full_recomputation(tiny_model):
     model, vocab = tiny_model
     prompt = "мороз"
-    out = "".join(generate(model, vocab, prompt, 30, temperature=0, int8=False))
+    out = "".join(generate(model, vocab, prompt, 30, temperature=0, decoder=Decoder(model, int8=False)))
     from pushkin_lm.sample import start_context
 
     ids = torch.tensor([vocab.encode(start_context(vocab) + prompt + out)])
