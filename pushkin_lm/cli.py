@@ -129,6 +129,12 @@ def train_parser() -> ArgumentParser:
     _flag(g, "warmup_iters", type=_non_negative_int)
     _flag(g, "weight_decay", type=float)
     _flag(g, "grad_clip", type=_positive_float)
+    _flag(
+        g,
+        "ema_decay",
+        type=float,
+        help="evaluate and save a moving average of the weights, about 1/(1 - decay) steps long; 0 = off",
+    )
     _flag(g, "eval_interval", type=_positive_int, help="steps between validation runs")
     _flag(g, "val_fraction", type=float, help="share of the text, at its end, that validates")
     _flag(

@@ -1,10 +1,11 @@
 """Training: random (or consecutive) windows of the training split, AdamW, warmup + cosine decay.
 
 `Trainer` prepares data, model and optimizer (or restores them from `out/last` to resume
-exactly), and `Trainer.run` is the loop, readable top to bottom. Every `eval_interval` steps it
-scores the whole validation split, saves `out/best` when validation improved and `out/last`
-(with optimizer and RNG state) always. SIGINT and SIGTERM stop it cleanly after the current
-step, saving `out/last` first.
+exactly), and `Trainer.run` is the loop, readable top to bottom. The weights it evaluates and
+saves are an exponential moving average of the trained ones (`ema_decay`). Every
+`eval_interval` steps it scores the whole validation split, saves `out/best` when validation
+improved and `out/last` (with the trained weights, optimizer and RNG state) always. SIGINT and
+SIGTERM stop it cleanly after the current step, saving `out/last` first.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from . import __version__, trainstate
@@ -51,6 +54,7 @@ class TrainConfig:
     warmup_iters: int = 100
     weight_decay: float = 0.1
     grad_clip: float = 1.0
+    ema_decay: float = 0.99  # evaluate and save a moving average of the weights; 0: the weights themselves
     eval_interval: int = 250
     bf16: bool | None = None  # bfloat16 autocast for training steps; None: where the CPU has native bf16
     stateful: bool = True  # carry model state across consecutive windows (False: random windows)
@@ -69,6 +73,8 @@ class TrainConfig:
             raise PushkinLMError("learning_rate must be > 0 and min_lr in [0, learning_rate]")
         if self.warmup_iters < 0 or self.weight_decay < 0 or not self.grad_clip > 0:
             raise PushkinLMError("warmup_iters and weight_decay must be >= 0, grad_clip > 0")
+        if not 0 <= self.ema_decay < 1:
+            raise PushkinLMError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if not 0 <= self.val_fraction < 1:
             raise PushkinLMError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.threads is not None and self.threads < 1:
@@ -91,6 +97,23 @@ def learning_rate_at(cfg: TrainConfig, step: int, progress: float) -> float:
         return cfg.learning_rate * (step + 1) / cfg.warmup_iters
     cosine = 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
     return cfg.min_lr + cosine * (cfg.learning_rate - cfg.min_lr)
+
+
+def ema_update(decay: float):
+    """AveragedModel's update rule: an exponential moving average whose horizon grows to `decay`'s.
+
+    After n updates the average keeps (1 + n) / (10 + n) of itself, so early on it spans about the
+    last tenth of the run and never holds on to the random initial weights; later it spans about
+    1 / (1 - decay) steps. Averaging smooths out the noise of the last steps, which on this small
+    corpus is worth more than the steps themselves (docs/experiments.md, round 5).
+    """
+
+    @torch.no_grad()
+    def update(averaged: list[Tensor], current: list[Tensor], num_updates: Tensor) -> None:
+        n = float(num_updates)
+        torch._foreach_lerp_(averaged, current, 1.0 - min(decay, (1 + n) / (10 + n)))
+
+    return update
 
 
 def resolve_device(name: str) -> torch.device:
@@ -134,7 +157,8 @@ def saved_run(out_dir: str | Path) -> tuple[TrainConfig, dict]:
         raise PushkinLMError(f"{last} has no training settings, so it cannot be resumed; start a new run")
     names = {f.name for f in fields(TrainConfig)}
     model = {k: v for k, v in config["model"].items() if k != "vocab_size"}
-    return TrainConfig(**{k: v for k, v in saved.items() if k in names}), model
+    settings = {"ema_decay": 0.0} | saved  # runs saved before weight averaging trained without it
+    return TrainConfig(**{k: v for k, v in settings.items() if k in names}), model
 
 
 class Trainer:
@@ -173,6 +197,9 @@ class Trainer:
         model_cfg = ModelConfig(vocab_size=len(self.vocab), **(model_settings or {}))
         self.model = PushkinLM(model_cfg).to(self.device)
         self.optimizer = make_optimizer(self.model, cfg)
+        self.averaged = None  # the moving average of the weights, which is evaluated and saved
+        if cfg.ema_decay:
+            self.averaged = AveragedModel(self.model, multi_avg_fn=ema_update(cfg.ema_decay))
         self.batches = torch.Generator().manual_seed(cfg.seed)
         self.lanes = None
         if cfg.stateful:
@@ -282,17 +309,26 @@ class Trainer:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.optimizer.step()
+        if self.averaged is not None:
+            self.averaged.update_parameters(self.model)
         self.step += 1
         return loss.item()
 
     # ------------------------------------------------------------------ evaluation and checkpoints
+
+    @property
+    def saved_model(self) -> PushkinLM:
+        """The weights that are evaluated and saved: the moving average, or the trained ones."""
+        return self.model if self.averaged is None else self.averaged.module
 
     def evaluate(self) -> dict:
         """nats/char on the whole validation split and on a fixed slice of the training split."""
         started = time.monotonic()
         parts = {"train": self.train_ids[:TRAIN_SCORE_CHARS], "val": self.val_ids}
         scores = {
-            f"{name}_nats_per_char": score_ids(self.model, ids) for name, ids in parts.items() if len(ids) > 1
+            f"{name}_nats_per_char": score_ids(self.saved_model, ids)
+            for name, ids in parts.items()
+            if len(ids) > 1
         }
         self.eval_seconds += time.monotonic() - started
         return scores
@@ -337,7 +373,7 @@ class Trainer:
             "pushkin_lm_version": __version__,
         }
         extra = self._trainer_state(metrics["elapsed_s"]) if with_trainer_state else None
-        save_checkpoint(self.out / name, self.model, self.vocab, meta, extra_files=extra)
+        save_checkpoint(self.out / name, self.saved_model, self.vocab, meta, extra_files=extra)
 
     def _trainer_state(self, elapsed: float) -> dict[str, bytes]:
         tensors, optimizer_info = trainstate.optimizer_to_flat(self.optimizer)
@@ -356,10 +392,13 @@ class Trainer:
             info["lanes"] = self.lanes.state_dict()
         if self.carried is not None:
             tensors.update({f"carried.{k}": v for k, v in vars(self.carried).items()})
+        if self.averaged is not None:  # the checkpoint holds the average; resuming needs both
+            tensors.update({f"trained.{k}": v for k, v in self.model.state_dict().items()})
+            info["ema_updates"] = int(self.averaged.n_averaged)
         return trainstate.pack(tensors, info)
 
     def _restore(self) -> None:
-        """Continue from `out/last`: weights, optimizer, RNGs, batch position and counters."""
+        """Continue from `out/last`: weights, their average, optimizer, RNGs, batch position, counters."""
         last = self.out / "last"
         saved = load_checkpoint(last)
         if saved.model.cfg != self.model.cfg:
@@ -371,7 +410,14 @@ class Trainer:
             raise PushkinLMError(f"the data's vocabulary differs from {last}'s; resume with the same --data")
         tensors, info = trainstate.unpack(saved.path)  # `last`, or its copy set aside mid-save
         try:
-            self.model.load_state_dict(saved.model.state_dict())
+            if self.averaged is None:
+                self.model.load_state_dict(saved.model.state_dict())
+            else:
+                self.averaged.module.load_state_dict(saved.model.state_dict())
+                self.averaged.n_averaged.fill_(int(info["ema_updates"]))
+                prefix = "trained."
+                trained = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+                self.model.load_state_dict(trained)
             trainstate.optimizer_from_flat(self.optimizer, tensors, info["optimizer"])
             torch.set_rng_state(tensors["rng.torch"])
             self.batches.set_state(tensors["rng.batches"])

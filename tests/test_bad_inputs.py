@@ -210,6 +210,12 @@ CASES = {
         None,
         "weight_drop must be in [0, 1)",
     ),
+    "weight-average decay out of range": (
+        "train",
+        ["--data", "W/verse.txt", "--out", "W/out", "--ema_decay", "1", "--max_iters", "1"],
+        None,
+        "ema_decay must be in [0, 1)",
+    ),
     "out dir not writable": (
         "train",
         ["--data", "W/verse.txt", "--out", "W/verse.txt/out"],

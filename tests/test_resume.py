@@ -31,19 +31,20 @@ def config(data, out, **kw) -> TrainConfig:
     )
 
 
-@pytest.mark.parametrize("stateful", [False, True])
-def test_stopping_and_resuming_gives_bit_identical_weights(tmp_path, verse_file, stateful):
+@pytest.mark.parametrize(("stateful", "ema_decay"), [(False, 0.9), (True, 0.9), (True, 0.0)])
+def test_stopping_and_resuming_gives_bit_identical_weights(tmp_path, verse_file, stateful, ema_decay):
     quiet = {"log": lambda *_: None}
-    Trainer(config(verse_file, tmp_path / "straight", stateful=stateful), SETTINGS, **quiet).run()
-    Trainer(config(verse_file, tmp_path / "split", stateful=stateful), SETTINGS, **quiet).run(stop_at=15)
+    recipe = {"stateful": stateful, "ema_decay": ema_decay}
+    Trainer(config(verse_file, tmp_path / "straight", **recipe), SETTINGS, **quiet).run()
+    Trainer(config(verse_file, tmp_path / "split", **recipe), SETTINGS, **quiet).run(stop_at=15)
     assert load_checkpoint(tmp_path / "split" / "last").meta["step"] == 15
-    Trainer(config(verse_file, tmp_path / "split", stateful=stateful), SETTINGS, resume=True, **quiet).run()
+    Trainer(config(verse_file, tmp_path / "split", **recipe), SETTINGS, resume=True, **quiet).run()
 
     straight = load_checkpoint(tmp_path / "straight" / "last").model.state_dict()
     resumed = load_checkpoint(tmp_path / "split" / "last").model.state_dict()
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
     # The point of the test: without restored state the weights would differ.
-    fresh = Trainer(config(verse_file, tmp_path / "fresh", stateful=stateful, seed=2), SETTINGS, **quiet)
+    fresh = Trainer(config(verse_file, tmp_path / "fresh", **recipe, seed=2), SETTINGS, **quiet)
     fresh.run()
     assert not torch.equal(fresh.model.head.weight, straight["head.weight"])
 

@@ -6,7 +6,16 @@ import torch
 
 from pushkin_lm.checkpoint import load_checkpoint
 from pushkin_lm.errors import PushkinLMError
-from pushkin_lm.train import TrainConfig, learning_rate_at, resolve_device, train
+from pushkin_lm.evaluate import score_ids
+from pushkin_lm.train import (
+    TrainConfig,
+    Trainer,
+    ema_update,
+    learning_rate_at,
+    resolve_device,
+    saved_run,
+    train,
+)
 
 
 def test_learning_rate_warms_up_then_decays_to_the_floor():
@@ -68,6 +77,7 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path, verse_file):
         {"grad_clip": 0.0},
         {"threads": 0},
         {"device": "tpu"},
+        {"ema_decay": 1.0},
     ],
 )
 def test_bad_settings_are_refused(bad):
@@ -83,3 +93,47 @@ def test_auto_device_is_the_gpu_where_torch_sees_one(monkeypatch):
     assert resolve_device("cpu").type == "cpu"
     with pytest.raises(PushkinLMError, match="--device cpu"):
         resolve_device("cuda")
+
+
+def test_weight_average_horizon_grows_to_the_decay():
+    update = ema_update(0.5)
+    averaged, current = [torch.tensor([0.0])], [torch.tensor([11.0])]
+    update(averaged, current, torch.tensor(1))  # early: keeps only 2/11 of the average
+    assert averaged[0].item() == pytest.approx(9.0)
+    update(averaged, [torch.tensor([1.0])], torch.tensor(100))  # later: keeps `decay` of it
+    assert averaged[0].item() == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_checkpoints_hold_the_weights_that_were_scored(tmp_path, verse_file, ema_decay):
+    cfg = TrainConfig(
+        data=str(verse_file),
+        out_dir=str(tmp_path / "run"),
+        max_iters=20,
+        max_minutes=None,
+        batch_size=4,
+        block_size=16,
+        eval_interval=20,
+        ema_decay=ema_decay,
+        progress=False,
+    )
+    trainer = Trainer(cfg, {"hidden_size": 16, "embed_dim": 8, "num_heads": 2}, log=lambda *_: None)
+    trainer.run()
+    saved = load_checkpoint(tmp_path / "run" / "last")
+    trained = trainer.model.state_dict()
+    averaged = any(not torch.equal(w, trained[k]) for k, w in saved.model.state_dict().items())
+    assert averaged == (ema_decay > 0)  # the average differs from the last trained weights
+    assert saved.meta["val_nats_per_char"] == pytest.approx(score_ids(saved.model, trainer.val_ids), abs=1e-6)
+
+
+def test_runs_saved_before_weight_averaging_resume_without_it(trained_dir, tmp_path):
+    config_path = trained_dir / "last" / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    assert saved_run(trained_dir)[0].ema_decay == TrainConfig().ema_decay
+    del config["meta"]["train_config"]["ema_decay"]
+    old = tmp_path / "old"
+    (old / "last").mkdir(parents=True)
+    for f in (trained_dir / "last").iterdir():
+        (old / "last" / f.name).write_bytes(f.read_bytes())
+    (old / "last" / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    assert saved_run(old)[0].ema_decay == 0.0
