@@ -161,6 +161,7 @@ def train_parser() -> ArgumentParser:
     )
     _flag(m, "dropout", type=float, help="variational dropout: LSTM inputs and outputs, residual branches")
     _flag(m, "weight_drop", type=float, help="DropConnect on the LSTM's recurrent weights")
+    _flag(m, "embed_dropout", type=float, help="drop whole characters of the vocabulary from a batch's input")
     _flag(m, "no_attention", action="store_true", help="a plain LSTM (no attention block)")
     return p
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from pushkin_lm.errors import PushkinLMError
-from pushkin_lm.model import ModelConfig, PushkinLM, window_mask
+from pushkin_lm.model import ModelConfig, PushkinLM, embedding_dropout, window_mask
 
 
 def make(window=12, **kw):
@@ -102,6 +102,17 @@ def test_dropout_masks_are_shared_across_time_steps():
     assert torch.equal(locked_dropout(x, 0.5, training=False), x)
 
 
+def test_embedding_dropout_drops_whole_characters_for_the_batch():
+    embed = torch.nn.Embedding(40, 8)
+    torch.nn.init.ones_(embed.weight)
+    idx = torch.arange(40).repeat(3, 5)  # every character, many times over
+    y = embedding_dropout(embed, idx, 0.5, training=True)
+    dropped = y[0, :40, 0] == 0
+    assert 0 < dropped.sum() < 40
+    assert torch.equal(y, torch.where(dropped[idx][..., None], 0.0, 2.0).expand_as(y))  # same everywhere
+    assert torch.equal(embedding_dropout(embed, idx, 0.5, training=False), embed(idx))
+
+
 def test_weight_drop_changes_training_outputs_but_not_evaluation():
     model = make(weight_drop=0.5)
     x = torch.randint(20, (2, 30))
@@ -126,7 +137,14 @@ def test_switching_attention_off_gives_a_plain_lstm():
 
 @pytest.mark.parametrize(
     "bad",
-    [{"hidden_size": 0}, {"num_heads": 3}, {"dropout": 1.0}, {"weight_drop": -0.1}, {"hidden_size": "8"}],
+    [
+        {"hidden_size": 0},
+        {"num_heads": 3},
+        {"dropout": 1.0},
+        {"embed_dropout": 1.0},
+        {"weight_drop": -0.1},
+        {"hidden_size": "8"},
+    ],
 )
 def test_config_rejects_bad_sizes(bad):
     settings = {"vocab_size": 10, "hidden_size": 16, "num_heads": 2, **bad}
