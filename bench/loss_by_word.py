@@ -1,6 +1,6 @@
 """Where the validation loss goes: characters of known words, of new words, and the rest.
 
-    python bench/loss_by_word.py [--checkpoint CK] [--data train.txt] [--json]
+    python bench/loss_by_word.py [--checkpoint CK] [--data train.txt] [--adapt_lr 3e-4] [--json]
 
 Reads the validation split (the last 10 % of train.txt) with the shipped model (or
 --checkpoint) in one stream with carried state, and splits each character's loss by what the
@@ -29,15 +29,29 @@ WORD = re.compile(r"[а-яёА-ЯЁ]+")
 VAL_FRACTION = 0.1
 
 
-@torch.no_grad()
-def char_losses(model: PushkinLM, ids: torch.Tensor, chunk_size: int = 1024) -> torch.Tensor:
-    """The loss of each of `ids[1:]`, read as one stream in chunks with carried state."""
+def char_losses(
+    model: PushkinLM, ids: torch.Tensor, chunk_size: int = 1024, adapt_lr: float = 0.0
+) -> torch.Tensor:
+    """The loss of each of `ids[1:]`, read as one stream in chunks with carried state.
+
+    With `adapt_lr` > 0 this is dynamic evaluation (Krause et al., 2018): after scoring a chunk
+    the model takes one Adam step on it, so each chunk is predicted by a model that has read all
+    the text before it, and no character is learnt from before it is scored.
+    """
     model.eval()
+    optimizer = torch.optim.Adam(model.parameters(), lr=adapt_lr) if adapt_lr else None
     losses, state = [], None
     for start in range(0, len(ids) - 1, chunk_size):
         inputs, targets = ids[start : start + chunk_size + 1][:-1], ids[start + 1 : start + chunk_size + 1]
-        logits, state = model(inputs[None], state)
-        losses.append(F.cross_entropy(logits[0], targets, reduction="none"))
+        with torch.set_grad_enabled(optimizer is not None):
+            logits, state = model(inputs[None], state)
+            loss = F.cross_entropy(logits[0], targets, reduction="none")
+        if optimizer is not None:
+            optimizer.zero_grad()
+            loss.mean().backward()
+            optimizer.step()
+            state = state.detach()
+        losses.append(loss.detach())
     return torch.cat(losses)
 
 
@@ -53,6 +67,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", help="checkpoint folder (default: the shipped model)")
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="train.txt of the corpus")
+    parser.add_argument(
+        "--adapt_lr",
+        type=float,
+        default=0.0,
+        help="dynamic evaluation: an Adam step of this size after each 64-character chunk (try 3e-4)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
@@ -61,7 +81,8 @@ def main() -> None:
     text = read_text(args.data)
     split = int(len(text) * (1 - VAL_FRACTION))
     train, val = text[:split], text[split:]
-    losses = char_losses(ckpt.model, torch.tensor(ckpt.vocab.encode(val)))
+    chunk_size = 64 if args.adapt_lr else 1024  # adapting often is what makes it pay
+    losses = char_losses(ckpt.model, torch.tensor(ckpt.vocab.encode(val)), chunk_size, args.adapt_lr)
     kinds = char_kinds(val, {w.lower() for w in WORD.findall(train)})[1:]  # the predicted ones
 
     rows, masks = {}, {}
@@ -77,13 +98,15 @@ def main() -> None:
     floor[masks["new"]] = rows["known"]["nats_per_char"]
     result = {
         "nats_per_char": float(losses.mean()),
+        "adapt_lr": args.adapt_lr,
         "by_kind": rows,
         "if_new_words_cost_as_much_as_known": float(floor.mean()),
     }
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"validation, one stream: {result['nats_per_char']:.4f} nats/char over {len(losses):,} characters")
+    reading = f"dynamic evaluation, Adam {args.adapt_lr:g}" if args.adapt_lr else "one stream"
+    print(f"validation, {reading}: {result['nats_per_char']:.4f} nats/char over {len(losses):,} characters")
     print("| characters of | count | share | nats/char | share of the loss |")
     print("|---|---:|---:|---:|---:|")
     for kind, row in rows.items():
