@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -99,7 +100,7 @@ def learning_rate_at(cfg: TrainConfig, step: int, progress: float) -> float:
     return cfg.min_lr + cosine * (cfg.learning_rate - cfg.min_lr)
 
 
-def ema_update(decay: float):
+def ema_update(decay: float) -> Callable[[list[Tensor], list[Tensor], Tensor], None]:
     """AveragedModel's update rule: an exponential moving average whose horizon grows to `decay`'s.
 
     After n updates the average keeps (1 + n) / (10 + n) of itself, so early on it spans about the
