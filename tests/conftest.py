@@ -68,23 +68,27 @@ def tiny_model() -> tuple[PushkinLM, CharVocab]:
     return model, vocab
 
 
+def tiny_run_config(data: Path, out: Path, **overrides) -> TrainConfig:
+    """Training settings for a tiny run of a fixed number of steps, no time budget, no progress bar."""
+    settings = {
+        "max_iters": 30,
+        "max_minutes": None,
+        "batch_size": 4,
+        "block_size": 16,
+        "eval_interval": 10,
+        "warmup_iters": 5,
+        "progress": False,
+    }
+    return TrainConfig(data=str(data), out_dir=str(out), **{**settings, **overrides})
+
+
 @pytest.fixture(scope="session")
 def trained_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A training run's --out folder: a tiny model trained for 60 steps on made-up verse."""
     root = tmp_path_factory.mktemp("trained")
     data = root / "verse.txt"
     data.write_text(make_verse(), encoding="utf-8")
-    cfg = TrainConfig(
-        data=str(data),
-        out_dir=str(root / "run"),
-        max_iters=60,
-        max_minutes=None,
-        batch_size=8,
-        block_size=32,
-        eval_interval=30,
-        warmup_iters=5,
-        progress=False,
-    )
+    cfg = tiny_run_config(data, root / "run", max_iters=60, batch_size=8, block_size=32, eval_interval=30)
     train(cfg, TINY_MODEL, log=lambda *_: None)
     return root / "run"
 

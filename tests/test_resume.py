@@ -7,7 +7,7 @@ import time
 
 import pytest
 import torch
-from conftest import ROOT, TINY_FLAGS, TINY_MODEL, run_script
+from conftest import ROOT, TINY_FLAGS, TINY_MODEL, run_script, tiny_run_config
 
 from pushkin_lm.checkpoint import load_checkpoint
 from pushkin_lm.train import TrainConfig, Trainer
@@ -16,19 +16,7 @@ SETTINGS = {**TINY_MODEL, "dropout": 0.2}  # dropout makes the RNG state matter
 
 
 def config(data, out, **kw) -> TrainConfig:
-    return TrainConfig(
-        data=str(data),
-        out_dir=str(out),
-        max_iters=30,
-        max_minutes=None,
-        batch_size=4,
-        block_size=16,
-        eval_interval=10,
-        warmup_iters=5,
-        threads=1,
-        progress=False,
-        **kw,
-    )
+    return tiny_run_config(data, out, threads=1, **kw)
 
 
 @pytest.mark.parametrize(("stateful", "ema_decay"), [(False, 0.9), (True, 0.9), (True, 0.0)])

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from conftest import TINY_MODEL, tiny_run_config
 
 from pushkin_lm.checkpoint import load_checkpoint
 from pushkin_lm.errors import PushkinLMError
@@ -106,18 +107,8 @@ def test_weight_average_horizon_grows_to_the_decay():
 
 @pytest.mark.parametrize("ema_decay", [0.0, 0.9])
 def test_checkpoints_hold_the_weights_that_were_scored(tmp_path, verse_file, ema_decay):
-    cfg = TrainConfig(
-        data=str(verse_file),
-        out_dir=str(tmp_path / "run"),
-        max_iters=20,
-        max_minutes=None,
-        batch_size=4,
-        block_size=16,
-        eval_interval=20,
-        ema_decay=ema_decay,
-        progress=False,
-    )
-    trainer = Trainer(cfg, {"hidden_size": 16, "embed_dim": 8, "num_heads": 2}, log=lambda *_: None)
+    cfg = tiny_run_config(verse_file, tmp_path / "run", max_iters=20, eval_interval=20, ema_decay=ema_decay)
+    trainer = Trainer(cfg, TINY_MODEL, log=lambda *_: None)
     trainer.run()
     saved = load_checkpoint(tmp_path / "run" / "last")
     trained = trainer.model.state_dict()
