@@ -163,6 +163,12 @@ def train_parser() -> ArgumentParser:
     _flag(m, "weight_drop", type=float, help="DropConnect on the LSTM's recurrent weights")
     _flag(m, "embed_dropout", type=float, help="drop whole characters of the vocabulary from a batch's input")
     _flag(m, "no_attention", action="store_true", help="a plain LSTM (no attention block)")
+    _flag(
+        m,
+        "no_shift_keys",
+        action="store_true",
+        help="attention finds each value by its own position's key, not the previous one's",
+    )
     return p
 
 
@@ -175,6 +181,8 @@ def _train(args: argparse.Namespace) -> None:
     given = {k: v for k, v in vars(args).items() if v is not None}
     if args.no_attention:
         given["attention"] = False
+    if args.no_shift_keys:
+        given["shift_keys"] = False
     model_names = [f.name for f in fields(ModelConfig) if f.name != "vocab_size"]
     train_names = [f.name for f in fields(TrainConfig)]
     if args.resume:

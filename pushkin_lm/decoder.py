@@ -6,7 +6,8 @@ a step is bound by memory traffic and per-operation overhead. `Decoder` cuts bot
 - each LSTM layer is one matrix product over [input, hidden] followed by the cell equations;
 - attention keys and values live in a ring buffer of `attn_window` slots. Attention has no
   positional encoding, so the order of the cached positions does not change its output, and a
-  new position simply overwrites the oldest: nothing is copied per step;
+  new position simply overwrites the oldest: nothing is copied per step. With shifted keys a
+  slot pairs a value with the key computed one step earlier;
 - with `int8=True` (the default) every matrix is stored as int8 with one scale per output row and
   multiplied by fbgemm's dynamically quantised kernel: a quarter of float32's bytes per step.
   `bench/generate_speed.py` reports what that costs in nats/char.
@@ -86,6 +87,7 @@ class Decoder:
         self.keys[:, :, :cached] = state.keys[:1]
         self.values[:, :, :cached] = state.values[:1]
         self.seen = cached  # positions written to the ring so far
+        self.pending_key = state.pending_key[:1].float().clone()
 
     @torch.inference_mode()
     def step(self, char_id: int) -> Tensor:
@@ -104,6 +106,8 @@ class Decoder:
     def _attend(self, x: Tensor) -> Tensor:
         heads, window = self.cfg.num_heads, self.cfg.attn_window
         q, k, v = self.qkv(x).view(3, 1, heads, 1, self.head_dim).unbind(0)
+        if self.cfg.shift_keys:
+            k, self.pending_key = self.pending_key, k
         slot = self.seen % window  # the oldest position, or a free slot
         self.keys[:, :, slot] = k[:, :, 0]
         self.values[:, :, slot] = v[:, :, 0]

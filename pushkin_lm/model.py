@@ -4,6 +4,11 @@ The LSTM carries unbounded context in its state; one block of multi-head self-at
 top lets each position look back exactly at the last `attn_window` LSTM outputs, which is what
 rhyme and repeated words need. Attention has no positional embedding: the LSTM outputs already
 know where they are, so a window of cached keys/values works at any text position.
+
+Keys are shifted by one position (`shift_keys`): the value of position j is found by the key of
+position j - 1. A query describing the text so far then matches the places where the same
+context occurred before and reads the character that followed each of them: "what came next
+last time", which one attention layer cannot otherwise express (an induction head needs two).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ class ModelConfig:
     dropout: float = 0.2  # variational dropout: embedding, between/after LSTM layers, residual branches
     embed_dropout: float = 0.0  # drop whole characters of the vocabulary for a batch (AWD-LSTM)
     weight_drop: float = 0.3  # DropConnect on the LSTM's hidden-to-hidden weights (AWD-LSTM)
+    shift_keys: bool = True  # the value of position j is looked up by the key of position j - 1
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -61,7 +67,8 @@ class ModelConfig:
         names = {f.name for f in fields(cls)}
         if not isinstance(obj, dict) or not set(obj) <= names or "vocab_size" not in obj:
             raise PushkinLMError(f"model config must be a JSON object with keys among {sorted(names)}")
-        return cls(**obj)
+        # Checkpoints written before keys were shifted hold attention with unshifted keys.
+        return cls(**{"shift_keys": False, **obj})
 
 
 @dataclass
@@ -72,10 +79,11 @@ class ModelState:
     c: Tensor  # (num_layers, batch, hidden) LSTM cell state
     keys: Tensor  # (batch, heads, cached, head_dim), at most attn_window - 1 cached positions
     values: Tensor
+    pending_key: Tensor  # (batch, heads, 1, head_dim): the last position's key, for the next value
 
     def detach(self) -> ModelState:
         """The same state cut off from the graph: training carries it, never backpropagates into it."""
-        return ModelState(self.h.detach(), self.c.detach(), self.keys.detach(), self.values.detach())
+        return ModelState(**{name: tensor.detach() for name, tensor in vars(self).items()})
 
 
 def locked_dropout(x: Tensor, p: float, training: bool) -> Tensor:
@@ -120,14 +128,21 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         self.num_heads = cfg.num_heads
         self.window = cfg.attn_window
+        self.shift_keys = cfg.shift_keys
         self.dropout = cfg.dropout
         self.qkv = nn.Linear(cfg.hidden_size, 3 * cfg.hidden_size, bias=False)
         self.proj = nn.Linear(cfg.hidden_size, cfg.hidden_size, bias=False)
 
-    def forward(self, x: Tensor, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, keys: Tensor, values: Tensor, pending_key: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         batch, length, width = x.shape
         heads = lambda t: t.view(batch, length, self.num_heads, -1).transpose(1, 2)  # noqa: E731
         q, k, v = (heads(t) for t in self.qkv(x).split(width, dim=2))
+        if self.shift_keys:
+            # The first position's value takes the key carried over from before it (zero at the
+            # start of a text); the last position's key waits for the next value.
+            k, pending_key = torch.cat([pending_key, k[:, :, :-1]], dim=2), k[:, :, -1:]
         past = keys.size(2)
         k, v = torch.cat([keys, k], dim=2), torch.cat([values, v], dim=2)
 
@@ -143,7 +158,7 @@ class CausalSelfAttention(nn.Module):
         # The next query sees itself plus at most window - 1 cached positions.
         first_kept = max(0, k.size(2) - (self.window - 1))
         out = locked_dropout(self.proj(y), self.dropout, self.training)
-        return out, k[:, :, first_kept:], v[:, :, first_kept:]
+        return out, k[:, :, first_kept:], v[:, :, first_kept:], pending_key
 
 
 class FeedForward(nn.Module):
@@ -198,7 +213,9 @@ class PushkinLM(nn.Module):
         zeros = torch.zeros(cfg.num_layers, batch_size, cfg.hidden_size, **like)
         head_dim = cfg.hidden_size // cfg.num_heads
         empty = torch.zeros(batch_size, cfg.num_heads, 0, head_dim, **like)
-        return ModelState(zeros, zeros.clone(), empty, empty.clone())
+        shifting = int(cfg.attention and cfg.shift_keys)
+        pending = torch.zeros(batch_size, cfg.num_heads, shifting, head_dim, **like)
+        return ModelState(zeros, zeros.clone(), empty, empty.clone(), pending)
 
     def forward(self, idx: Tensor, state: ModelState | None = None) -> tuple[Tensor, ModelState]:
         """Logits (batch, length, vocab) for every position of `idx`, and the state after it."""
@@ -207,14 +224,14 @@ class PushkinLM(nn.Module):
         x = embedding_dropout(self.embed, idx, self.cfg.embed_dropout, self.training)
         x = locked_dropout(x, self.cfg.dropout, self.training)
         x, h, c = self._lstm_sequence(x, state.h, state.c)
-        keys, values = state.keys, state.values
+        keys, values, pending_key = state.keys, state.values, state.pending_key
         if self.cfg.attention:
-            attended, keys, values = self.attn(self.ln_attn(x), keys, values)
+            attended, keys, values, pending_key = self.attn(self.ln_attn(x), keys, values, pending_key)
             x = x + attended
             if self.cfg.ffn_mult:
                 x = x + self.ffn(self.ln_ffn(x))
         logits = self.head(self.ln_out(x))
-        return logits, ModelState(h, c, keys, values)
+        return logits, ModelState(h, c, keys, values, pending_key)
 
     def _lstm_sequence(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The LSTM stack over a whole window, with dropout between and after the layers."""

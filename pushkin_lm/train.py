@@ -157,7 +157,7 @@ def saved_run(out_dir: str | Path) -> tuple[TrainConfig, dict]:
     if not isinstance(saved, dict):
         raise PushkinLMError(f"{last} has no training settings, so it cannot be resumed; start a new run")
     names = {f.name for f in fields(TrainConfig)}
-    model = {k: v for k, v in config["model"].items() if k != "vocab_size"}
+    model = {k: v for k, v in ModelConfig.from_json(config["model"]).to_json().items() if k != "vocab_size"}
     settings = {"ema_decay": 0.0} | saved  # runs saved before weight averaging trained without it
     return TrainConfig(**{k: v for k, v in settings.items() if k in names}), model
 
@@ -427,8 +427,11 @@ class Trainer:
             if self.lanes is not None:
                 self.lanes.load_state_dict(info["lanes"])
             if "carried.h" in tensors:
-                carried = (tensors[f"carried.{k}"].to(self.device) for k in ("h", "c", "keys", "values"))
-                self.carried = ModelState(*carried)
+                # Runs saved before keys were shifted carry no pending key; theirs is empty.
+                empty = self.model.initial_state(self.cfg.batch_size)
+                self.carried = ModelState(
+                    **{k: tensors.get(f"carried.{k}", v).to(self.device) for k, v in vars(empty).items()}
+                )
             self.step, self.best_val = int(info["step"]), float(info["best_val"])
             self.elapsed_before, self.eval_seconds = float(info["elapsed_s"]), float(info["eval_seconds"])
         except (KeyError, ValueError, TypeError, RuntimeError) as err:

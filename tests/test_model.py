@@ -57,8 +57,9 @@ def test_incremental_steps_equal_full_recomputation(window):
     assert torch.allclose(torch.cat(chunks, 1), full, atol=1e-5)
 
 
-def test_attention_only_sees_the_window():
-    model = make(window=5)
+@pytest.mark.parametrize("shift_keys", [False, True])
+def test_attention_only_sees_the_window(shift_keys):
+    model = make(window=5, shift_keys=shift_keys)
     x = torch.randint(20, (1, 30))
     y = x.clone()
     y[0, 10] = (x[0, 10] + 1) % 20
@@ -70,8 +71,26 @@ def test_attention_only_sees_the_window():
     with torch.no_grad():
         a, _ = model(x)
         b, _ = model(y)
-    assert not torch.allclose(a[0, 14], b[0, 14])  # 4 back: inside the window
-    assert torch.allclose(a[0, 15:], b[0, 15:], atol=1e-6)  # 5 or more back: outside
+    # The window bounds the values a query reads; a shifted key reaches one position further.
+    last_seen = 14 + shift_keys
+    assert not torch.allclose(a[0, last_seen], b[0, last_seen])
+    assert torch.allclose(a[0, last_seen + 1 :], b[0, last_seen + 1 :], atol=1e-6)
+
+
+def test_shifted_keys_pair_each_value_with_the_previous_positions_key():
+    model = make(window=64)
+    attn, x, start = model.attn, torch.randn(1, 6, 16), model.initial_state()
+    with torch.no_grad():
+        out, *_ = attn(x, start.keys, start.values, start.pending_key)
+        q, k, v = attn.qkv(x)[0].view(6, 3, 2, 8).unbind(1)  # (position, head, head_dim)
+        expected = []
+        for t in range(6):
+            # Value j is found by key j - 1; the first value by a zero key.
+            keys = torch.cat([torch.zeros(1, 2, 8), k[:t]])
+            weights = torch.softmax(torch.einsum("hd,jhd->hj", q[t], keys) / 8**0.5, dim=1)
+            expected.append(torch.einsum("hj,jhd->hd", weights, v[: t + 1]).reshape(16))
+        expected = attn.proj(torch.stack(expected))
+    assert torch.allclose(out[0], expected, atol=1e-5)
 
 
 def test_cache_stays_bounded_by_the_window():

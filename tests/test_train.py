@@ -1,9 +1,12 @@
+import dataclasses
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 from conftest import TINY_MODEL, tiny_run_config
+from safetensors.torch import load_file, save_file
 
 from pushkin_lm.checkpoint import load_checkpoint
 from pushkin_lm.errors import PushkinLMError
@@ -117,14 +120,35 @@ def test_checkpoints_hold_the_weights_that_were_scored(tmp_path, verse_file, ema
     assert saved.meta["val_nats_per_char"] == pytest.approx(score_ids(saved.model, trainer.val_ids), abs=1e-6)
 
 
+def copy_as_old_run(run: Path, to: Path, edit_config) -> Path:
+    """A copy of `run`'s last checkpoint with its config.json edited as an older version wrote it."""
+    (to / "last").mkdir(parents=True)
+    for f in (run / "last").iterdir():
+        (to / "last" / f.name).write_bytes(f.read_bytes())
+    config = json.loads((run / "last" / "config.json").read_text(encoding="utf-8"))
+    edit_config(config)
+    (to / "last" / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return to
+
+
 def test_runs_saved_before_weight_averaging_resume_without_it(trained_dir, tmp_path):
-    config_path = trained_dir / "last" / "config.json"
-    config = json.loads(config_path.read_text(encoding="utf-8"))
     assert saved_run(trained_dir)[0].ema_decay == TrainConfig().ema_decay
-    del config["meta"]["train_config"]["ema_decay"]
-    old = tmp_path / "old"
-    (old / "last").mkdir(parents=True)
-    for f in (trained_dir / "last").iterdir():
-        (old / "last" / f.name).write_bytes(f.read_bytes())
-    (old / "last" / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    old = copy_as_old_run(trained_dir, tmp_path / "old", lambda c: c["meta"]["train_config"].pop("ema_decay"))
     assert saved_run(old)[0].ema_decay == 0.0
+
+
+def test_runs_saved_before_shifted_keys_resume_unshifted(trained_dir, tmp_path):
+    assert saved_run(trained_dir)[1]["shift_keys"] is True
+    old = copy_as_old_run(trained_dir, tmp_path / "old", lambda c: c["model"].pop("shift_keys"))
+    state_file = old / "last" / "trainer.safetensors"
+    tensors = {k: v for k, v in load_file(state_file).items() if k != "carried.pending_key"}
+    save_file(tensors, state_file)  # older runs carried no pending key either
+
+    cfg, settings = saved_run(old)
+    assert settings["shift_keys"] is False
+    cfg = dataclasses.replace(cfg, out_dir=str(old), max_iters=cfg.max_iters + 10)
+    trainer = Trainer(cfg, settings, resume=True, log=lambda *_: None)
+    assert trainer.carried.pending_key.size(2) == 0
+    trainer.run()
+    resumed = load_checkpoint(old / "last")
+    assert resumed.meta["step"] == cfg.max_iters and resumed.model.cfg.shift_keys is False
