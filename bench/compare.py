@@ -6,7 +6,7 @@ Trains, one after the other on the standard split (first 90 % trains, last 10 % 
   (a) pushkin-lm's default configuration, exactly as `python code/train.py` trains it,
   (b) the same with the attention block switched off (a plain LSTM),
   (c) a small character GPT in nanoGPT's CPU recipe (bench/gpt.py),
-  (d) the best recipe the experiments found: (b) with embedding dropout 0.1,
+  (d) the best plain-LSTM recipe the experiments found: (b) with embedding dropout 0.1,
 then prints one table and writes it as JSON. MFU is model FLOPs per second over the float32
 matmul peak that bench/peak_flops.py measures on the same machine.
 """
@@ -114,7 +114,7 @@ def main() -> None:
             lambda: train_gpt(train_ids, val_ids, len(vocab), args.minutes),
         ),
         "d": (
-            "best recipe found: plain LSTM, embedding dropout 0.1",
+            "best plain-LSTM recipe: embedding dropout 0.1",
             lambda: run_pushkin(
                 args.data, args.minutes, len(vocab), {"attention": False, "embed_dropout": 0.1}, args.keep
             ),

@@ -6,7 +6,8 @@ import signal
 import subprocess
 import sys
 
-from conftest import ROOT, run_script
+import pytest
+from conftest import ROOT, TINY_FLAGS, run_script
 
 
 def assert_one_line_error(result, *phrases):
@@ -199,3 +200,20 @@ def test_small_preset_sets_a_smaller_model_that_flags_still_override(tmp_path, v
     assert result.returncode == 0, result.stderr
     model = json.loads((out / "best" / "config.json").read_text(encoding="utf-8"))["model"]
     assert model["hidden_size"] == 256 and model["embed_dim"] == 64 and model["num_layers"] == 2
+
+
+@pytest.mark.parametrize(
+    ("flag", "setting", "saved"),
+    [
+        ("--no_attention", "attention", False),
+        ("--no_shift_keys", "shift_keys", False),
+        (None, "shift_keys", True),
+    ],
+)
+def test_switch_flags_reach_the_saved_model(tmp_path, verse_file, flag, setting, saved):
+    out = tmp_path / "run"
+    args = ["--data", str(verse_file), "--out", str(out), "--max_iters", "1", *TINY_FLAGS]
+    result = run_script("train", *args, *([flag] if flag else []))
+    assert result.returncode == 0, result.stderr
+    model = json.loads((out / "best" / "config.json").read_text(encoding="utf-8"))["model"]
+    assert model[setting] is saved
