@@ -79,7 +79,7 @@ class ModelState:
     c: Tensor  # (num_layers, batch, hidden) LSTM cell state
     keys: Tensor  # (batch, heads, cached, head_dim), at most attn_window - 1 cached positions
     values: Tensor
-    pending_key: Tensor  # (batch, heads, 1, head_dim): the last position's key, for the next value
+    pending_key: Tensor  # (batch, heads, 1 if keys are shifted else 0, head_dim): the last key, unpaired
 
     def detach(self) -> ModelState:
         """The same state cut off from the graph: training carries it, never backpropagates into it."""
