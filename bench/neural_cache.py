@@ -36,34 +36,34 @@ QUERY_BLOCK = 1000  # queries scored at once: bounds the similarity matrix's mem
 def features_and_probs(
     model: PushkinLM, ids: torch.Tensor, chunk_size: int = 1024
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unit-length features (n, hidden) and next-character probabilities (n, vocab) for ids[:-1]."""
+    """Unit-length features (n, hidden) at ids[:-1], and the probability (n,) given to each of ids[1:]."""
     model.eval()
     captured = []
     hook = model.ln_out.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0][0]))
     probs, state = [], None
     try:
         for start in range(0, len(ids) - 1, chunk_size):
-            logits, state = model(ids[start : min(start + chunk_size, len(ids) - 1)][None], state)
-            probs.append(F.softmax(logits[0].float(), dim=-1))
+            end = min(start + chunk_size, len(ids) - 1)
+            logits, state = model(ids[start:end][None], state)
+            probs.append(F.softmax(logits[0].float(), dim=-1).gather(1, ids[start + 1 : end + 1, None])[:, 0])
     finally:
         hook.remove()
     return F.normalize(torch.cat(captured).float(), dim=1), torch.cat(probs)
 
 
-def cache_probs(
-    features: torch.Tensor, targets: torch.Tensor, vocab_size: int, window: int, theta: float
-) -> torch.Tensor:
-    """p_cache (n, vocab): for position t, votes of positions t - window .. t - 1 for what followed them."""
+def cache_probs(features: torch.Tensor, targets: torch.Tensor, window: int, theta: float) -> torch.Tensor:
+    """The cache's probability (n,) of each target: the weight of positions t - window .. t - 1
+    whose next character was the same."""
     n = len(targets)
-    votes = F.one_hot(targets, vocab_size).float()
-    result = torch.zeros(n, vocab_size)
+    result = torch.zeros(n)
     for start in range(0, n, QUERY_BLOCK):
         end, first = min(n, start + QUERY_BLOCK), max(0, start - window)
         query, key = torch.arange(start, end)[:, None], torch.arange(first, end)[None, :]
         visible = (key < query) & (query - key <= window)
         scores = (theta * features[start:end] @ features[first:end].T).masked_fill(~visible, float("-inf"))
         weights = torch.softmax(scores, dim=1).nan_to_num(0.0)  # the first position sees nothing
-        result[start:end] = weights @ votes[first:end]
+        same_next = targets[first:end][None, :] == targets[start:end, None]
+        result[start:end] = (weights * same_next).sum(dim=1)
     return result
 
 
@@ -82,14 +82,14 @@ def main() -> None:
     text = read_text(args.data)
     ids = torch.tensor(ckpt.vocab.encode(text[int(len(text) * (1 - VAL_FRACTION)) :]))
     features, model_probs = features_and_probs(ckpt.model, ids)
-    targets, rows = ids[1:], torch.arange(len(ids) - 1)
-    static = float(-model_probs[rows, targets].log().mean())
+    targets = ids[1:]
+    static = float(-model_probs.log().mean())
 
     results = []
     for window, theta in itertools.product(args.windows, args.thetas):
-        cached = cache_probs(features, targets, model_probs.size(1), window, theta)[rows, targets]
+        cached = cache_probs(features, targets, window, theta)
         for mix in args.mixes:
-            nats = float(-((1 - mix) * model_probs[rows, targets] + mix * cached).log().mean())
+            nats = float(-((1 - mix) * model_probs + mix * cached).log().mean())
             results.append({"window": window, "theta": theta, "mix": mix, "nats_per_char": nats})
     best = {
         w: min((r for r in results if r["window"] == w), key=lambda r: r["nats_per_char"])
