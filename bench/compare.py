@@ -23,15 +23,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpt import train_gpt  # noqa: E402
-from peak_flops import peak_gflops  # noqa: E402
-
 from pushkin_lm.data import read_text, split_train_val  # noqa: E402
 from pushkin_lm.model import ModelConfig, PushkinLM  # noqa: E402
 from pushkin_lm.train import TrainConfig, train  # noqa: E402
 from pushkin_lm.vocab import CharVocab  # noqa: E402
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pushkin_new" / "train.txt"
+from corpus import DEFAULT_DATA, VAL_FRACTION  # noqa: E402
+from gpt import train_gpt  # noqa: E402
+from peak_flops import peak_gflops  # noqa: E402
 
 
 def pushkin_flops_per_char(cfg: ModelConfig, block_size: int) -> float:
@@ -98,7 +97,7 @@ def main() -> None:
 
     text = read_text(args.data)
     vocab = CharVocab.build(text)
-    train_ids, val_ids = split_train_val(torch.tensor(vocab.encode(text)), 0.1)
+    train_ids, val_ids = split_train_val(torch.tensor(vocab.encode(text)), VAL_FRACTION)
     peak = peak_gflops() * 1e9
     runs = {
         "a": (

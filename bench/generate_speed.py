@@ -17,7 +17,6 @@ import argparse
 import json
 import math
 import time
-from pathlib import Path
 
 import torch
 
@@ -26,7 +25,7 @@ from pushkin_lm.data import read_text, split_train_val
 from pushkin_lm.decoder import Decoder
 from pushkin_lm.sample import generate, sample_next, start_context
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pushkin_new" / "train.txt"
+from corpus import DEFAULT_DATA, VAL_FRACTION
 
 
 def incremental_chars_per_second(model, vocab, chars: int, int8: bool) -> float:
@@ -75,7 +74,7 @@ def main() -> None:
     int8 = incremental_chars_per_second(model, vocab, args.chars, int8=True)
     float32 = incremental_chars_per_second(model, vocab, args.chars, int8=False)
     naive = naive_chars_per_second(model, vocab, args.chars, args.window)
-    _, val = split_train_val(torch.tensor(vocab.encode(read_text(args.data))), 0.1)
+    _, val = split_train_val(torch.tensor(vocab.encode(read_text(args.data))), VAL_FRACTION)
     val_ids = val[: args.score_chars].tolist()
     nats = {name: decoder_nats_per_char(model, val_ids, name == "int8") for name in ("int8", "float32")}
     result = {

@@ -15,18 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from pushkin_lm.checkpoint import load_checkpoint
-from pushkin_lm.data import read_text
+from pushkin_lm.data import read_text, split_train_val
 from pushkin_lm.model import PushkinLM
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pushkin_new" / "train.txt"
+from corpus import DEFAULT_DATA, VAL_FRACTION
+
 WORD = re.compile(r"[а-яёА-ЯЁ]+")
-VAL_FRACTION = 0.1
 
 
 def char_losses(
@@ -78,9 +77,7 @@ def main() -> None:
 
     torch.set_num_threads(2)
     ckpt = load_checkpoint(args.checkpoint)
-    text = read_text(args.data)
-    split = int(len(text) * (1 - VAL_FRACTION))
-    train, val = text[:split], text[split:]
+    train, val = split_train_val(read_text(args.data), VAL_FRACTION)
     chunk_size = 64 if args.adapt_lr else 1024  # adapting often is what makes it pay
     losses = char_losses(ckpt.model, torch.tensor(ckpt.vocab.encode(val)), chunk_size, args.adapt_lr)
     kinds = char_kinds(val, {w.lower() for w in WORD.findall(train)})[1:]  # the predicted ones

@@ -18,17 +18,16 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from pushkin_lm.checkpoint import load_checkpoint
-from pushkin_lm.data import read_text
+from pushkin_lm.data import read_text, split_train_val
 from pushkin_lm.model import PushkinLM
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pushkin_new" / "train.txt"
-VAL_FRACTION = 0.1
+from corpus import DEFAULT_DATA, VAL_FRACTION
+
 QUERY_BLOCK = 1000  # queries scored at once: bounds the similarity matrix's memory
 
 
@@ -79,8 +78,8 @@ def main() -> None:
 
     torch.set_num_threads(2)
     ckpt = load_checkpoint(args.checkpoint)
-    text = read_text(args.data)
-    ids = torch.tensor(ckpt.vocab.encode(text[int(len(text) * (1 - VAL_FRACTION)) :]))
+    _, val = split_train_val(read_text(args.data), VAL_FRACTION)
+    ids = torch.tensor(ckpt.vocab.encode(val))
     features, model_probs = features_and_probs(ckpt.model, ids)
     targets = ids[1:]
     static = float(-model_probs.log().mean())

@@ -22,7 +22,8 @@ from pushkin_lm.data import read_text
 from pushkin_lm.decoder import Decoder
 from pushkin_lm.sample import generate
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pushkin_new" / "train.txt"
+from corpus import DEFAULT_DATA
+
 WORD = re.compile(r"[а-яё]+")
 COPY_SPAN = 30
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
 from .errors import PushkinLMError
+
+Splittable = TypeVar("Splittable", torch.Tensor, str)
 
 
 def resolve_data_path(data: str | Path | None) -> Path:
@@ -48,12 +51,12 @@ def read_text(path: str | Path) -> str:
         ) from None
 
 
-def split_train_val(ids: torch.Tensor, val_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first (1 - val_fraction) of the sequence trains, the rest validates."""
+def split_train_val(seq: Splittable, val_fraction: float) -> tuple[Splittable, Splittable]:
+    """The first (1 - val_fraction) of the ids (or text) trains, the rest validates."""
     if not 0.0 <= val_fraction < 1.0:
         raise PushkinLMError(f"val fraction must be in [0, 1), got {val_fraction}")
-    n_train = int(len(ids) * (1.0 - val_fraction))
-    return ids[:n_train], ids[n_train:]
+    n_train = int(len(seq) * (1.0 - val_fraction))
+    return seq[:n_train], seq[n_train:]
 
 
 def random_windows(

@@ -11,6 +11,13 @@ def test_split_is_first_90_percent_then_last_10():
     assert train.tolist() == list(range(900)) and val.tolist() == list(range(900, 1000))
 
 
+def test_text_splits_where_its_ids_split():
+    text = "абвгд\n" * 171  # 1,026 characters: the cut falls inside a line
+    train, val = split_train_val(text, 0.1)
+    train_ids, val_ids = split_train_val(torch.arange(len(text)), 0.1)
+    assert train + val == text and (len(train), len(val)) == (len(train_ids), len(val_ids)) == (923, 103)
+
+
 def test_windows_are_contiguous_with_targets_shifted_by_one():
     ids = torch.arange(100)
     x, y = random_windows(ids, block_size=10, batch_size=4, generator=torch.Generator().manual_seed(0))
