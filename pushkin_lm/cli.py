@@ -139,6 +139,12 @@ def train_parser() -> ArgumentParser:
     _flag(g, "val_fraction", type=float, help="share of the text, at its end, that validates")
     _flag(
         g,
+        "calib_fraction",
+        type=float,
+        help="share of the training split, at its end, held out to fit the output temperature; 0 = none",
+    )
+    _flag(
+        g,
         "bf16",
         action=argparse.BooleanOptionalAction,
         help="bfloat16 autocast for training steps (default: on where the CPU has native bf16)",
@@ -323,7 +329,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from .checkpoint import load_checkpoint
-    from .data import read_text
+    from .data import read_text, split_train_val
     from .evaluate import score_text
 
     path = Path(args.data)
@@ -338,8 +344,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     if args.split != "all":
         if not 0 < args.val_fraction < 1:
             raise PushkinLMError(f"--val_fraction must be in (0, 1), got {args.val_fraction}")
-        n_train = int(len(text) * (1 - args.val_fraction))  # the cut split_train_val makes
-        text = text[:n_train] if args.split == "train" else text[n_train:]
+        train, val = split_train_val(text, args.val_fraction)
+        text = train if args.split == "train" else val
     if len(text) < 2:
         raise PushkinLMError(f"{path} has fewer than 2 characters; nothing to score")
     ckpt = load_checkpoint(args.checkpoint)

@@ -64,7 +64,8 @@ class Decoder:
         ]
         norm = lambda ln: (ln.weight.detach().float(), ln.bias.detach().float())  # noqa: E731
         self.ln_out = norm(model.ln_out)
-        self.head = _Linear(model.head.weight, model.head.bias, int8)
+        temperature = model.calibration_temperature  # folded into the head: free per step
+        self.head = _Linear(model.head.weight / temperature, model.head.bias / temperature, int8)
         if cfg.attention:
             self.ln_attn = norm(model.ln_attn)
             self.qkv = _Linear(model.attn.qkv.weight, None, int8)

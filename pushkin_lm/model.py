@@ -191,6 +191,10 @@ class PushkinLM(nn.Module):
                 self.ffn = FeedForward(cfg)
         self.ln_out = nn.LayerNorm(cfg.hidden_size)
         self.head = nn.Linear(cfg.hidden_size, cfg.vocab_size)
+        # Logits are divided by this. Training leaves it at 1; afterwards it is fitted on held-out
+        # text (`evaluate.fit_temperature`), because a model that has begun to overfit is too sure
+        # of itself on text it has not seen. A buffer, so that checkpoints carry it with the weights.
+        self.register_buffer("calibration_temperature", torch.ones(()))
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -204,6 +208,11 @@ class PushkinLM(nn.Module):
             if module is not None:
                 out = module.proj if isinstance(module, CausalSelfAttention) else module.down
                 nn.init.normal_(out.weight, std=0.02)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        # Checkpoints written before calibration hold no temperature: theirs is 1.
+        state_dict.setdefault(prefix + "calibration_temperature", torch.ones(()))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -230,7 +239,7 @@ class PushkinLM(nn.Module):
             x = x + attended
             if self.cfg.ffn_mult:
                 x = x + self.ffn(self.ln_ffn(x))
-        logits = self.head(self.ln_out(x))
+        logits = self.head(self.ln_out(x)) / self.calibration_temperature
         return logits, ModelState(h, c, keys, values, pending_key)
 
     def _lstm_sequence(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -2,14 +2,16 @@
 
 `Trainer` prepares data, model and optimizer (or restores them from `out/last` to resume
 exactly), and `Trainer.run` is the loop, readable top to bottom. The weights it evaluates and
-saves are an exponential moving average of the trained ones (`ema_decay`). Every
-`eval_interval` steps it scores the whole validation split, saves `out/best` when validation
-improved and `out/last` (with the trained weights, optimizer and RNG state) always. SIGINT and
-SIGTERM stop it cleanly after the current step, saving `out/last` first.
+saves are an exponential moving average of the trained ones (`ema_decay`), with the output
+temperature fitted on a calibration slice held out from the end of the training split
+(`calib_fraction`). Every `eval_interval` steps it scores the whole validation split, saves
+`out/best` when validation improved and `out/last` (with the trained weights, optimizer and RNG
+state) always. SIGINT and SIGTERM stop it cleanly after the current step, saving `out/last` first.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -31,11 +33,12 @@ from . import __version__, trainstate
 from .checkpoint import load_checkpoint, read_config, resolve_checkpoint_dir, save_checkpoint
 from .data import ConsecutiveWindows, random_windows, read_text, resolve_data_path, split_train_val
 from .errors import PushkinLMError
-from .evaluate import score_ids
+from .evaluate import fit_temperature, score_ids
 from .model import ModelConfig, ModelState, PushkinLM
 from .vocab import CharVocab
 
 TRAIN_SCORE_CHARS = 50_000  # a fixed slice of the training split, scored like validation
+CALIB_FIT_CHARS = 50_000  # at most this much of the calibration slice (its end) fits the temperature
 HUB_SOURCE = "hf://datasets/abobster/pushkin_new/train.txt"
 PROGRESS_TICKS = 1000
 DEVICES = ("auto", "cpu", "cuda")
@@ -46,6 +49,7 @@ class TrainConfig:
     data: str | None = None  # a text file or a folder with train.txt; None: the Hub dataset
     out_dir: str = "out"
     val_fraction: float = 0.1  # the last 10 % validates
+    calib_fraction: float = 0.05  # the training split's tail, held out to fit the output temperature
     batch_size: int = 32
     block_size: int = 128
     max_iters: int = 100_000
@@ -76,8 +80,9 @@ class TrainConfig:
             raise PushkinLMError("warmup_iters and weight_decay must be >= 0, grad_clip > 0")
         if not 0 <= self.ema_decay < 1:
             raise PushkinLMError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        if not 0 <= self.val_fraction < 1:
-            raise PushkinLMError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        for name in ("val_fraction", "calib_fraction"):
+            if not 0 <= getattr(self, name) < 1:
+                raise PushkinLMError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.threads is not None and self.threads < 1:
             raise PushkinLMError(f"threads must be at least 1, got {self.threads}")
         if self.device not in DEVICES:
@@ -158,7 +163,8 @@ def saved_run(out_dir: str | Path) -> tuple[TrainConfig, dict]:
         raise PushkinLMError(f"{last} has no training settings, so it cannot be resumed; start a new run")
     names = {f.name for f in fields(TrainConfig)}
     model = {k: v for k, v in ModelConfig.from_json(config["model"]).to_json().items() if k != "vocab_size"}
-    settings = {"ema_decay": 0.0} | saved  # runs saved before weight averaging trained without it
+    # Runs saved before weight averaging and calibration were trained without them.
+    settings = {"ema_decay": 0.0, "calib_fraction": 0.0} | saved
     return TrainConfig(**{k: v for k, v in settings.items() if k in names}), model
 
 
@@ -186,6 +192,9 @@ class Trainer:
         self.vocab = CharVocab.build(text)
         ids = torch.tensor(self.vocab.encode(text), dtype=torch.long)
         self.train_ids, self.val_ids = split_train_val(ids, cfg.val_fraction)
+        # The calibration slice is never trained on: the temperature fitted on it says how sure
+        # the model should be of text it has not seen, without touching the validation split.
+        self.train_ids, self.calib_ids = split_train_val(self.train_ids, cfg.calib_fraction)
         if len(self.train_ids) <= cfg.block_size + 1:
             raise PushkinLMError(
                 f"{self.data_path} is too short: its training split has {len(self.train_ids)} characters "
@@ -239,8 +248,9 @@ class Trainer:
         cfg = self.cfg
         budget_s = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
         self.log(
-            f"data {self.data_path}: vocab {len(self.vocab)}, train {len(self.train_ids):,} / val "
-            f"{len(self.val_ids):,} chars; model {self.model.num_params():,} params on {self.device}"
+            f"data {self.data_path}: vocab {len(self.vocab)}, train {len(self.train_ids):,} / calibration "
+            f"{len(self.calib_ids):,} / val {len(self.val_ids):,} chars; "
+            f"model {self.model.num_params():,} params on {self.device}"
             + (f"; resuming at step {self.step}" if self.step else "")
         )
         # The bar shows the schedule's progress: steps or wall-clock budget, whichever is further.
@@ -322,26 +332,32 @@ class Trainer:
         """The weights that are evaluated and saved: the moving average, or the trained ones."""
         return self.model if self.averaged is None else self.averaged.module
 
-    def evaluate(self) -> dict:
+    def calibrated_model(self) -> PushkinLM:
+        """A copy of the saved weights, its temperature fitted on the held-out calibration slice."""
+        model = copy.deepcopy(self.saved_model)
+        if len(self.calib_ids) > 1:
+            model.calibration_temperature.fill_(fit_temperature(model, self.calib_ids[-CALIB_FIT_CHARS:]))
+        return model
+
+    def evaluate(self, model: PushkinLM) -> dict:
         """nats/char on the whole validation split and on a fixed slice of the training split."""
-        started = time.monotonic()
         parts = {"train": self.train_ids[:TRAIN_SCORE_CHARS], "val": self.val_ids}
         scores = {
-            f"{name}_nats_per_char": score_ids(self.saved_model, ids)
-            for name, ids in parts.items()
-            if len(ids) > 1
+            f"{name}_nats_per_char": score_ids(model, ids) for name, ids in parts.items() if len(ids) > 1
         }
-        self.eval_seconds += time.monotonic() - started
-        return scores
+        return {**scores, "temperature": model.calibration_temperature.item()}
 
     def _evaluate_and_save(self, elapsed: float) -> dict:
-        metrics = {"step": self.step, "elapsed_s": round(elapsed, 1), **self.evaluate()}
+        started = time.monotonic()
+        model = self.calibrated_model()
+        metrics = {"step": self.step, "elapsed_s": round(elapsed, 1), **self.evaluate(model)}
+        self.eval_seconds += time.monotonic() - started
         val = metrics.get("val_nats_per_char", metrics["train_nats_per_char"])
         improved = val < self.best_val
         if improved:
             self.best_val = val
-            self._save("best", metrics)
-        self._save("last", metrics, with_trainer_state=True)
+            self._save("best", model, metrics)
+        self._save("last", model, metrics, with_trainer_state=True)
         try:
             with open(self.out / "log.jsonl", self.log_mode, encoding="utf-8") as log_file:
                 log_file.write(json.dumps(metrics) + "\n")
@@ -359,11 +375,12 @@ class Trainer:
         self.write(
             f"step {self.step:>6} | {elapsed / 60:5.1f} min | "
             + " | ".join(scores)
+            + f" | temperature {metrics['temperature']:.2f}"
             + (" | best" if improved else "")
         )
         return metrics
 
-    def _save(self, name: str, metrics: dict, with_trainer_state: bool = False) -> None:
+    def _save(self, name: str, model: PushkinLM, metrics: dict, with_trainer_state: bool = False) -> None:
         meta = {
             **metrics,
             "best_val_nats_per_char": self.best_val,
@@ -374,7 +391,7 @@ class Trainer:
             "pushkin_lm_version": __version__,
         }
         extra = self._trainer_state(metrics["elapsed_s"]) if with_trainer_state else None
-        save_checkpoint(self.out / name, self.saved_model, self.vocab, meta, extra_files=extra)
+        save_checkpoint(self.out / name, model, self.vocab, meta, extra_files=extra)
 
     def _trainer_state(self, elapsed: float) -> dict[str, bytes]:
         tensors, optimizer_info = trainstate.optimizer_to_flat(self.optimizer)
@@ -432,6 +449,9 @@ class Trainer:
                 self.carried = ModelState(
                     **{k: tensors.get(f"carried.{k}", v).to(self.device) for k, v in vars(empty).items()}
                 )
+            # `last` holds calibrated weights; training runs (and averages) at temperature 1.
+            for module in (self.model, self.saved_model):
+                module.calibration_temperature.fill_(1.0)
             self.step, self.best_val = int(info["step"]), float(info["best_val"])
             self.elapsed_before, self.eval_seconds = float(info["elapsed_s"]), float(info["eval_seconds"])
         except (KeyError, ValueError, TypeError, RuntimeError) as err:

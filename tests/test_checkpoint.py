@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from pushkin_lm import checkpoint as ckpt_mod
 from pushkin_lm.checkpoint import load_checkpoint, save_checkpoint
@@ -22,6 +23,19 @@ def test_round_trip_keeps_weights_config_vocab_and_meta(tiny_model, tmp_path):
     with torch.no_grad():
         assert torch.equal(loaded.model(x)[0], model(x)[0])
     assert sorted(os.listdir(tmp_path / "ck")) == ["config.json", "model.safetensors"]
+
+
+def test_checkpoints_written_before_calibration_load_at_temperature_one(tiny_model, tmp_path):
+    model, vocab = tiny_model
+    save_checkpoint(tmp_path / "ck", model, vocab, {})
+    weights_file = tmp_path / "ck" / "model.safetensors"
+    weights = load_file(weights_file)
+    del weights["calibration_temperature"]
+    save_file(weights, weights_file)
+    with torch.no_grad():
+        model.calibration_temperature.fill_(3.0)  # what loading must not assume
+        loaded = load_checkpoint(tmp_path / "ck")
+    assert loaded.model.calibration_temperature.item() == 1.0
 
 
 def test_a_training_out_folder_resolves_to_its_best_checkpoint(trained_dir):

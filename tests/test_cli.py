@@ -9,6 +9,8 @@ import sys
 import pytest
 from conftest import ROOT, TINY_FLAGS, run_script
 
+from pushkin_lm.checkpoint import load_checkpoint
+
 
 def assert_one_line_error(result, *phrases):
     assert result.returncode == 2, result.stderr
@@ -217,3 +219,15 @@ def test_switch_flags_reach_the_saved_model(tmp_path, verse_file, flag, setting,
     assert result.returncode == 0, result.stderr
     model = json.loads((out / "best" / "config.json").read_text(encoding="utf-8"))["model"]
     assert model[setting] is saved
+
+
+@pytest.mark.parametrize("fraction", ["0", "0.2"])
+def test_calibration_flag_sets_the_held_out_share_and_the_temperature(tmp_path, verse_file, fraction):
+    out = tmp_path / "run"
+    args = ["--data", str(verse_file), "--out", str(out), "--max_iters", "3", "--calib_fraction", fraction]
+    result = run_script("train", *args, *TINY_FLAGS)
+    assert result.returncode == 0, result.stderr
+    meta = load_checkpoint(out / "best").meta
+    assert meta["train_config"]["calib_fraction"] == float(fraction)
+    assert (meta["temperature"] == 1.0) == (fraction == "0")  # no held-out text: nothing to fit
+    assert "calibration" in result.stdout  # the log names the held-out share

@@ -30,6 +30,14 @@ def test_float_steps_equal_the_model_over_the_whole_text(settings, prompt):
     assert torch.allclose(decode(model, x, prompt, int8=False), full[0, prompt:], atol=1e-5)
 
 
+@pytest.mark.parametrize("int8", [False, True])
+def test_steps_carry_the_calibration_temperature(int8):
+    model, x = make(), torch.randint(1, 20, (1, 12))
+    plain = decode(model, x, 3, int8)
+    model.calibration_temperature.fill_(1.6)
+    assert torch.allclose(decode(model, x, 3, int8), plain / 1.6, atol=1e-5)
+
+
 def test_int8_steps_stay_close_to_float_and_keep_the_ranking():
     model, x = make(hidden_size=64, num_heads=4), torch.randint(1, 20, (1, 60))
     exact, quantized = decode(model, x, 3, int8=False), decode(model, x, 3, int8=True)

@@ -9,6 +9,7 @@ from conftest import TINY_MODEL, tiny_run_config
 from safetensors.torch import load_file, save_file
 
 from pushkin_lm.checkpoint import load_checkpoint
+from pushkin_lm.data import read_text, split_train_val
 from pushkin_lm.errors import PushkinLMError
 from pushkin_lm.evaluate import score_ids
 from pushkin_lm.train import (
@@ -114,9 +115,13 @@ def test_checkpoints_hold_the_weights_that_were_scored(tmp_path, verse_file, ema
     trainer = Trainer(cfg, TINY_MODEL, log=lambda *_: None)
     trainer.run()
     saved = load_checkpoint(tmp_path / "run" / "last")
-    trained = trainer.model.state_dict()
-    averaged = any(not torch.equal(w, trained[k]) for k, w in saved.model.state_dict().items())
+    weights, trained = saved.model.state_dict(), trainer.model.state_dict()
+    temperature = weights.pop("calibration_temperature")
+    averaged = any(not torch.equal(w, trained[k]) for k, w in weights.items())
     assert averaged == (ema_decay > 0)  # the average differs from the last trained weights
+    # The saved copy carries the fitted temperature; the weights that go on training stay at 1.
+    assert temperature.item() == pytest.approx(saved.meta["temperature"]) and temperature.item() != 1.0
+    assert trained["calibration_temperature"].item() == 1.0
     assert saved.meta["val_nats_per_char"] == pytest.approx(score_ids(saved.model, trainer.val_ids), abs=1e-6)
 
 
@@ -131,10 +136,23 @@ def copy_as_old_run(run: Path, to: Path, edit_config) -> Path:
     return to
 
 
-def test_runs_saved_before_weight_averaging_resume_without_it(trained_dir, tmp_path):
-    assert saved_run(trained_dir)[0].ema_decay == TrainConfig().ema_decay
-    old = copy_as_old_run(trained_dir, tmp_path / "old", lambda c: c["meta"]["train_config"].pop("ema_decay"))
-    assert saved_run(old)[0].ema_decay == 0.0
+@pytest.mark.parametrize("setting", ["ema_decay", "calib_fraction"])
+def test_runs_saved_before_weight_averaging_or_calibration_resume_without_it(trained_dir, tmp_path, setting):
+    assert getattr(saved_run(trained_dir)[0], setting) == getattr(TrainConfig(), setting) > 0
+    old = copy_as_old_run(trained_dir, tmp_path / "old", lambda c: c["meta"]["train_config"].pop(setting))
+    assert getattr(saved_run(old)[0], setting) == 0.0
+
+
+def test_the_calibration_slice_is_held_out_between_training_and_validation(tmp_path, verse_file):
+    cfg = tiny_run_config(verse_file, tmp_path / "run", max_iters=1, calib_fraction=0.1)
+    trainer = Trainer(cfg, TINY_MODEL, log=lambda *_: None)
+    ids = torch.tensor(trainer.vocab.encode(read_text(verse_file)))
+    before_val, val = split_train_val(ids, cfg.val_fraction)
+    assert torch.equal(torch.cat([trainer.train_ids, trainer.calib_ids]), before_val)
+    assert torch.equal(trainer.val_ids, val)
+    assert len(trainer.calib_ids) == len(before_val) - int(len(before_val) * 0.9)
+    # The training windows are cut from the training part alone.
+    assert trainer.lanes is not None and trainer.lanes.ids is trainer.train_ids
 
 
 def test_runs_saved_before_shifted_keys_resume_unshifted(trained_dir, tmp_path):
