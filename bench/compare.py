@@ -8,7 +8,10 @@ Trains, one after the other on the standard split (first 90 % trains, last 10 % 
   (c) a small character GPT in nanoGPT's CPU recipe (bench/gpt.py),
   (d) the best plain-LSTM recipe the experiments found: (b) with embedding dropout 0.1,
 then prints one table and writes it as JSON. MFU is model FLOPs per second over the float32
-matmul peak that bench/peak_flops.py measures on the same machine.
+matmul peak that bench/peak_flops.py measures on the same machine. pushkin-lm's rows are
+calibrated as training does by default (an output temperature fitted on the last 5 % of the
+training split, held out from training); the JSON also holds each one's validation loss at
+temperature 1, on the same weights.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pushkin_lm.checkpoint import load_checkpoint  # noqa: E402
 from pushkin_lm.data import read_text, split_train_val  # noqa: E402
+from pushkin_lm.evaluate import score_ids  # noqa: E402
 from pushkin_lm.model import ModelConfig, PushkinLM  # noqa: E402
 from pushkin_lm.train import TrainConfig, train  # noqa: E402
 from pushkin_lm.vocab import CharVocab  # noqa: E402
@@ -41,7 +46,9 @@ def pushkin_flops_per_char(cfg: ModelConfig, block_size: int) -> float:
     return 6 * weights + attention
 
 
-def run_pushkin(data: Path, minutes: float, vocab_size: int, settings: dict, keep: Path | None) -> dict:
+def run_pushkin(
+    data: Path, minutes: float, val_ids: torch.Tensor, vocab_size: int, settings: dict, keep: Path | None
+) -> dict:
     """Train pushkin-lm with the default recipe and these model settings; keep its run in `keep`."""
     with tempfile.TemporaryDirectory() as scratch:
         name = "-".join(f"{k}={v}" for k, v in settings.items()) or "default"
@@ -49,6 +56,10 @@ def run_pushkin(data: Path, minutes: float, vocab_size: int, settings: dict, kee
         # The CPU, as the GPT row uses: the comparison is per CPU-minute even where a GPU is present.
         cfg = TrainConfig(data=str(data), out_dir=str(out), max_minutes=minutes, progress=False, device="cpu")
         result = train(cfg, settings, log=lambda *_: None, overwrite=True)
+        best = load_checkpoint(out / "best")
+        temperature = best.model.calibration_temperature.item()
+        best.model.calibration_temperature.fill_(1.0)  # what calibration adds, on the same weights
+        uncalibrated = score_ids(best.model, val_ids)
     model_cfg = ModelConfig(vocab_size=vocab_size, **settings)
     return {
         "params": PushkinLM(model_cfg).num_params(),
@@ -58,6 +69,8 @@ def run_pushkin(data: Path, minutes: float, vocab_size: int, settings: dict, kee
         "train_nats_per_char": result["train_nats_per_char"],
         "val_nats_per_char": result["best_val_nats_per_char"],  # the checkpoint training keeps
         "final_val_nats_per_char": result["val_nats_per_char"],
+        "temperature": temperature,  # fitted on the calibration slice held out from training
+        "uncalibrated_val_nats_per_char": uncalibrated,
         "flops_per_char": pushkin_flops_per_char(model_cfg, cfg.block_size),
     }
 
@@ -69,15 +82,17 @@ def table(result: dict) -> str:
         f"float32 matmul peak {result['peak_gflops']:.0f} GFLOP/s",
         "",
         "| | model | params | iters | chars seen | train nats | val nats (best) | val nats (final) "
-        "| val bits (best) | train chars/s | MFU |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| val bits (best) | temperature | train chars/s | MFU |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         final = r.get("final_val_nats_per_char", r["val_nats_per_char"])
+        temperature = f"{r['temperature']:.2f}" if "temperature" in r else "—"
         lines.append(
             f"| ({r['key']}) | {r['model']} | {r['params']:,} | {r['iterations']:,} | {r['chars_seen']:,} "
             f"| {r['train_nats_per_char']:.4f} | {r['val_nats_per_char']:.4f} | {final:.4f} "
-            f"| {r['val_nats_per_char'] / math.log(2):.4f} | {r['chars_per_second']:,.0f} | {r['mfu']:.1%} |"
+            f"| {r['val_nats_per_char'] / math.log(2):.4f} | {temperature} "
+            f"| {r['chars_per_second']:,.0f} | {r['mfu']:.1%} |"
         )
     return "\n".join(lines)
 
@@ -99,24 +114,19 @@ def main() -> None:
     vocab = CharVocab.build(text)
     train_ids, val_ids = split_train_val(torch.tensor(vocab.encode(text)), VAL_FRACTION)
     peak = peak_gflops() * 1e9
+    def pushkin(settings: dict) -> dict:
+        return run_pushkin(args.data, args.minutes, val_ids, len(vocab), settings, args.keep)
+
     runs = {
-        "a": (
-            "pushkin-lm default (LSTM + attention)",
-            lambda: run_pushkin(args.data, args.minutes, len(vocab), {}, args.keep),
-        ),
-        "b": (
-            "ablation: attention off (plain LSTM)",
-            lambda: run_pushkin(args.data, args.minutes, len(vocab), {"attention": False}, args.keep),
-        ),
+        "a": ("pushkin-lm default (LSTM + attention)", lambda: pushkin({})),
+        "b": ("ablation: attention off (plain LSTM)", lambda: pushkin({"attention": False})),
         "c": (
             "nanoGPT-style char GPT (4x4x128, block 64)",
             lambda: train_gpt(train_ids, val_ids, len(vocab), args.minutes),
         ),
         "d": (
             "best plain-LSTM recipe: embedding dropout 0.1",
-            lambda: run_pushkin(
-                args.data, args.minutes, len(vocab), {"attention": False, "embed_dropout": 0.1}, args.keep
-            ),
+            lambda: pushkin({"attention": False, "embed_dropout": 0.1}),
         ),
     }
     rows = []
