@@ -64,8 +64,9 @@ class Decoder:
         ]
         norm = lambda ln: (ln.weight.detach().float(), ln.bias.detach().float())  # noqa: E731
         self.ln_out = norm(model.ln_out)
-        temperature = model.calibration_temperature  # folded into the head: free per step
-        self.head = _Linear(model.head.weight / temperature, model.head.bias / temperature, int8)
+        # The trained network's logits, without the calibration temperature: that one is for
+        # scoring unseen text, while a sampling temperature is chosen relative to the network.
+        self.head = _Linear(model.head.weight, model.head.bias, int8)
         if cfg.attention:
             self.ln_attn = norm(model.ln_attn)
             self.qkv = _Linear(model.attn.qkv.weight, None, int8)

@@ -93,7 +93,9 @@ def generate(
     model.eval()
     context = torch.tensor([vocab.encode(start_context(vocab) + prompt)])
     logits, state = model(context)
-    logits = logits[0, -1]
+    # Sampling temperature is relative to the network's own logits, as the decoder gives them;
+    # the calibration temperature is for scoring unseen text.
+    logits = logits[0, -1] * model.calibration_temperature
     decoder = decoder or Decoder(model)
     decoder.start(state)
     for _ in range(max_new_chars):

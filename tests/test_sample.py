@@ -53,6 +53,16 @@ def test_same_seed_same_text_and_other_seed_other_text(tiny_model):
     assert text(3) != text(4)
 
 
+def test_sampling_temperature_is_relative_to_the_network_not_its_calibration(tiny_model):
+    model, vocab = tiny_model
+    text = lambda temperature: "".join(  # noqa: E731
+        generate(model, vocab, "луна", 80, temperature=temperature, seed=3)
+    )
+    uncalibrated, hotter = text(0.8), text(0.8 * 3.0)
+    model.calibration_temperature.fill_(3.0)
+    assert text(0.8) == uncalibrated != hotter  # calibration changes scores, not samples
+
+
 def test_a_reused_decoder_restarts_cleanly_for_each_text(tiny_model):
     model, vocab = tiny_model
     decoder = Decoder(model)
