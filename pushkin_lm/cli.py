@@ -235,7 +235,13 @@ def generate_parser() -> ArgumentParser:
     _flag(p, "prompt", default="", help="text to continue (printed first)")
     _flag(p, "prompt_file", help="read the prompt from this UTF-8 file")
     _flag(p, "max_tokens", type=_non_negative_int, default=500, help="new characters to write")
-    _flag(p, "temperature", type=float, default=0.8, help="0 is greedy; higher is more adventurous")
+    _flag(
+        p,
+        "temperature",
+        type=float,
+        default=0.8,
+        help="divides the network's logits (not its calibration): 0 is greedy; higher is more adventurous",
+    )
     _flag(p, "top_k", type=_positive_int, help="sample only from the k most likely characters")
     _flag(p, "top_p", type=float, help="sample only from the smallest set with this much probability")
     _flag(p, "seed", type=int, help="random seed: the same seed gives the same text")
