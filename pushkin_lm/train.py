@@ -335,6 +335,7 @@ class Trainer:
     def calibrated_model(self) -> PushkinLM:
         """A copy of the saved weights, its temperature fitted on the held-out calibration slice."""
         model = copy.deepcopy(self.saved_model)
+        model.calibration_temperature.fill_(1.0)  # fit on the network's own logits
         if len(self.calib_ids) > 1:
             model.calibration_temperature.fill_(fit_temperature(model, self.calib_ids[-CALIB_FIT_CHARS:]))
         return model
@@ -449,9 +450,8 @@ class Trainer:
                 self.carried = ModelState(
                     **{k: tensors.get(f"carried.{k}", v).to(self.device) for k, v in vars(empty).items()}
                 )
-            # `last` holds calibrated weights; training runs (and averages) at temperature 1.
-            for module in (self.model, self.saved_model):
-                module.calibration_temperature.fill_(1.0)
+            # Without averaging, `last` holds the trained weights, calibrated; they train at 1.
+            self.model.calibration_temperature.fill_(1.0)
             self.step, self.best_val = int(info["step"]), float(info["best_val"])
             self.elapsed_before, self.eval_seconds = float(info["elapsed_s"]), float(info["eval_seconds"])
         except (KeyError, ValueError, TypeError, RuntimeError) as err:
