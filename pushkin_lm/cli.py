@@ -17,6 +17,9 @@ PRESETS = {
     # A couple of minutes on 2 CPU cores: for trying things out and for tests.
     "small": {"hidden_size": 256, "num_layers": 1, "embed_dim": 64, "max_minutes": 2.0, "eval_interval": 100},
     "default": {},
+    # The recipe of the shipped checkpoint: about an hour on 2 CPU cores. The schedule counts
+    # steps, so a slower machine trains the same model, only later (docs/results.md).
+    "shipped": {"embed_dropout": 0.1, "max_iters": 8000, "max_minutes": 150.0, "eval_interval": 500},
 }
 
 
@@ -109,7 +112,14 @@ def train_parser() -> ArgumentParser:
     _flag(p, "out", default="out", help="folder for checkpoints (best/) and log.jsonl")
     _flag(p, "overwrite", action="store_true", help="replace a checkpoint already in --out")
     _flag(p, "resume", metavar="DIR", help="continue the run saved in DIR (its last/ checkpoint) exactly")
-    _flag(p, "preset", choices=sorted(PRESETS), default="default", help="named set of defaults")
+    _flag(
+        p,
+        "preset",
+        choices=sorted(PRESETS),
+        default="default",
+        help="named set of defaults that flags override: small (2 minutes, a smaller model), default "
+        "(10 minutes), shipped (the shipped checkpoint's recipe, about an hour on 2 CPU cores)",
+    )
     _flag(p, "max_iters", type=_positive_int, help="stop after this many steps")
     _flag(p, "max_minutes", type=_positive_float, help="stop after this much wall-clock time (default 10)")
     _flag(p, "seed", type=int, help="random seed for initialisation and batches")

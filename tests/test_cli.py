@@ -10,6 +10,7 @@ import pytest
 from conftest import ROOT, TINY_FLAGS, run_script
 
 from pushkin_lm.checkpoint import load_checkpoint
+from pushkin_lm.cli import PRESETS
 
 
 def assert_one_line_error(result, *phrases):
@@ -202,6 +203,33 @@ def test_small_preset_sets_a_smaller_model_that_flags_still_override(tmp_path, v
     assert result.returncode == 0, result.stderr
     model = json.loads((out / "best" / "config.json").read_text(encoding="utf-8"))["model"]
     assert model["hidden_size"] == 256 and model["embed_dim"] == 64 and model["num_layers"] == 2
+
+
+def test_shipped_preset_is_the_recipe_the_shipped_checkpoint_records(tmp_path, verse_file):
+    shipped = json.loads((ROOT / "checkpoints" / "pushkin-lm" / "config.json").read_text(encoding="utf-8"))
+    recorded = {**shipped["model"], **shipped["meta"]["train_config"]}
+    assert {k: recorded[k] for k in PRESETS["shipped"]} == PRESETS["shipped"]
+
+    out = tmp_path / "run"
+    tiny = ["--max_iters", "2", "--hidden_size", "32", "--embed_dim", "16", "--block_size", "16"]
+    result = run_script(
+        "train",
+        "--data",
+        str(verse_file),
+        "--out",
+        str(out),
+        "--preset",
+        "shipped",
+        *tiny,
+        "--batch_size",
+        "4",
+        "--no_progress",
+    )
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((out / "best" / "config.json").read_text(encoding="utf-8"))
+    assert saved["model"]["embed_dropout"] == 0.1
+    assert saved["meta"]["train_config"]["eval_interval"] == 500
+    assert saved["meta"]["train_config"]["max_minutes"] == 150.0
 
 
 @pytest.mark.parametrize(
