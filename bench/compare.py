@@ -114,6 +114,7 @@ def main() -> None:
     vocab = CharVocab.build(text)
     train_ids, val_ids = split_train_val(torch.tensor(vocab.encode(text)), VAL_FRACTION)
     peak = peak_gflops() * 1e9
+
     def pushkin(settings: dict) -> dict:
         return run_pushkin(args.data, args.minutes, val_ids, len(vocab), settings, args.keep)
 
