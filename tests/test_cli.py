@@ -180,28 +180,17 @@ def test_evaluate_split_val_matches_the_validation_score_of_training(trained_dir
     assert math.isclose(score["nats_per_char"], best["val_nats_per_char"], rel_tol=1e-5)
 
 
-def test_small_preset_sets_a_smaller_model_that_flags_still_override(tmp_path, verse_file):
-    out = tmp_path / "run"
-    result = run_script(
-        "train",
-        "--data",
-        str(verse_file),
-        "--out",
-        str(out),
-        "--preset",
-        "small",
-        "--max_iters",
-        "2",
-        "--num_layers",
-        "2",
-        "--block_size",
-        "16",
-        "--batch_size",
-        "4",
-        "--no_progress",
-    )
+def train_with_preset(out, verse_file, preset: str, *flags: str) -> dict:
+    """Train two tiny steps with `--preset preset` and these flags; the saved best config."""
+    tiny = ["--max_iters", "2", "--block_size", "16", "--batch_size", "4", "--no_progress"]
+    where = ["--data", str(verse_file), "--out", str(out)]
+    result = run_script("train", *where, "--preset", preset, *tiny, *flags)
     assert result.returncode == 0, result.stderr
-    model = json.loads((out / "best" / "config.json").read_text(encoding="utf-8"))["model"]
+    return json.loads((out / "best" / "config.json").read_text(encoding="utf-8"))
+
+
+def test_small_preset_sets_a_smaller_model_that_flags_still_override(tmp_path, verse_file):
+    model = train_with_preset(tmp_path / "run", verse_file, "small", "--num_layers", "2")["model"]
     assert model["hidden_size"] == 256 and model["embed_dim"] == 64 and model["num_layers"] == 2
 
 
@@ -210,23 +199,8 @@ def test_shipped_preset_is_the_recipe_the_shipped_checkpoint_records(tmp_path, v
     recorded = {**shipped["model"], **shipped["meta"]["train_config"]}
     assert {k: recorded[k] for k in PRESETS["shipped"]} == PRESETS["shipped"]
 
-    out = tmp_path / "run"
-    tiny = ["--max_iters", "2", "--hidden_size", "32", "--embed_dim", "16", "--block_size", "16"]
-    result = run_script(
-        "train",
-        "--data",
-        str(verse_file),
-        "--out",
-        str(out),
-        "--preset",
-        "shipped",
-        *tiny,
-        "--batch_size",
-        "4",
-        "--no_progress",
-    )
-    assert result.returncode == 0, result.stderr
-    saved = json.loads((out / "best" / "config.json").read_text(encoding="utf-8"))
+    tiny_model = ["--hidden_size", "32", "--embed_dim", "16"]
+    saved = train_with_preset(tmp_path / "run", verse_file, "shipped", *tiny_model)
     assert saved["model"]["embed_dropout"] == 0.1
     assert saved["meta"]["train_config"]["eval_interval"] == 500
     assert saved["meta"]["train_config"]["max_minutes"] == 150.0
