@@ -1,53 +1,68 @@
-"""Peak resident memory of generation at 1k, 10k and 100k new characters.
+"""Peak resident memory of generation: by characters written, and by length of the prompt read.
 
-    python bench/generate_memory.py [--lengths 1000 10000 100000] [--checkpoint DIR] [--json]
+    python bench/generate_memory.py [--lengths 1000 10000 100000]
+        [--prompt_lengths 1000 30000 100000] [--checkpoint DIR] [--json]
 
-Each length runs in a fresh process (the real `code/generate.py`, output discarded), and the
-kernel's peak resident set size of that process is reported. With the bounded key/value cache
-the figure should not grow with the length.
+Each case runs in a fresh process (the real `code/generate.py`, output discarded), and the
+kernel's peak resident set size of that very process is reported. With the bounded key/value
+cache and prompts read in chunks with carried state, neither figure should grow with the length.
+Prompts are a well-known public-domain line of Onegin repeated to the length asked.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 GENERATE = Path(__file__).resolve().parents[1] / "code" / "generate.py"
+PROMPT_LINE = "Мой дядя самых честных правил,\n"
 
 
-def peak_rss_mib(chars: int, checkpoint: str | None) -> tuple[float, float]:
-    """Peak RSS (MiB) and wall seconds of one generation run of `chars` characters."""
-    args = [sys.executable, str(GENERATE), "--max_tokens", str(chars), "--seed", "0"]
-    if checkpoint:
-        args += ["--checkpoint", checkpoint]
+def peak_rss_mib(args: list[str]) -> tuple[float, float]:
+    """Peak RSS (MiB) and wall seconds of one `code/generate.py` process run with `args`."""
     start = time.perf_counter()
-    subprocess.run(args, stdout=subprocess.DEVNULL, check=True)
-    seconds = time.perf_counter() - start
-    # RUSAGE_CHILDREN holds the largest peak of any child so far, so lengths run in rising order.
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, seconds
+    process = subprocess.Popen([sys.executable, str(GENERATE), *args], stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)  # this child's own peak, not the largest so far
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise SystemExit(f"generate.py {' '.join(args)} failed with exit status {process.returncode}")
+    return usage.ru_maxrss / 1024, time.perf_counter() - start
+
+
+def measure(kind: str, length: int, checkpoint: str | None, workdir: Path) -> dict:
+    args = ["--seed", "0"] + (["--checkpoint", checkpoint] if checkpoint else [])
+    if kind == "new chars":
+        args += ["--max_tokens", str(length)]
+    else:
+        prompt = workdir / f"prompt-{length}.txt"
+        prompt.write_text((PROMPT_LINE * (length // len(PROMPT_LINE) + 1))[:length], encoding="utf-8")
+        args += ["--prompt_file", str(prompt), "--max_tokens", "100"]
+    rss, seconds = peak_rss_mib(args)
+    return {"case": kind, "chars": length, "peak_rss_mib": round(rss, 1), "seconds": round(seconds, 1)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", type=int, nargs="+", default=[1000, 10_000, 100_000])
+    parser.add_argument("--lengths", type=int, nargs="*", default=[1000, 10_000, 100_000])
+    parser.add_argument("--prompt_lengths", type=int, nargs="*", default=[1000, 30_000, 100_000])
     parser.add_argument("--checkpoint", help="checkpoint folder (default: the shipped model)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    rows = []
-    for chars in sorted(args.lengths):
-        rss, seconds = peak_rss_mib(chars, args.checkpoint)
-        rows.append({"chars": chars, "peak_rss_mib": round(rss, 1), "seconds": round(seconds, 1)})
+    cases = [("new chars", n) for n in args.lengths] + [("prompt chars", n) for n in args.prompt_lengths]
+    with tempfile.TemporaryDirectory() as workdir:
+        rows = [measure(kind, n, args.checkpoint, Path(workdir)) for kind, n in cases]
     if args.json:
         print(json.dumps(rows))
-    else:
-        print(f"{'new chars':>10} {'peak RSS MiB':>13} {'seconds':>8}")
-        for row in rows:
-            print(f"{row['chars']:>10,} {row['peak_rss_mib']:>13.1f} {row['seconds']:>8.1f}")
+        return
+    print(f"{'case':>12} {'chars':>9} {'peak RSS MiB':>13} {'seconds':>8}")
+    for row in rows:
+        print(f"{row['case']:>12} {row['chars']:>9,} {row['peak_rss_mib']:>13.1f} {row['seconds']:>8.1f}")
 
 
 if __name__ == "__main__":

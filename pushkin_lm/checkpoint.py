@@ -19,7 +19,9 @@ from pathlib import Path
 
 import torch
 
+from .data import read_bytes_bounded
 from .errors import PushkinLMError
+from .memory import FLOAT_BYTES, generation_bytes, param_count, require_memory
 from .model import ModelConfig, PushkinLM
 from .vocab import CharVocab
 
@@ -27,6 +29,7 @@ FORMAT = "pushkin-lm-checkpoint"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+MAX_CONFIG_BYTES = 16 * 2**20  # a config.json is a few kilobytes; anything near this is not one
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "pushkin-lm"
 
 
@@ -141,8 +144,8 @@ def read_config(path: Path) -> dict:
             "pass --checkpoint with a folder written by pushkin-lm training"
         )
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        config = json.loads(read_bytes_bounded(config_path, MAX_CONFIG_BYTES, CONFIG_FILE).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise PushkinLMError(
             f"{config_path} is not valid JSON ({err}); the checkpoint is damaged, use another one"
         ) from None
@@ -164,9 +167,6 @@ def read_config(path: Path) -> dict:
 
 def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> Checkpoint:
     """The model (in eval mode), vocabulary and metadata stored in checkpoint folder `path`."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load
-
     path = resolve_checkpoint_dir(path)
     config = read_config(path)
     cfg = ModelConfig.from_json(config.get("model"))
@@ -176,17 +176,13 @@ def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> Chec
             f"{path}: the vocabulary has {len(vocab)} characters but the model expects "
             f"{cfg.vocab_size}; the checkpoint is damaged, use another one"
         )
-    try:
-        weights = load((path / WEIGHTS_FILE).read_bytes())
-    except FileNotFoundError:
-        raise PushkinLMError(
-            f"{path} has no {WEIGHTS_FILE}; the checkpoint is incomplete, use another one"
-        ) from None
-    except (SafetensorError, ValueError, OSError) as err:
-        raise PushkinLMError(
-            f"{path / WEIGHTS_FILE} is not a valid safetensors file ({err}); "
-            "the checkpoint is damaged, use another one"
-        ) from None
+    require_memory(
+        generation_bytes(cfg),
+        torch.device(device),
+        f"the network {path} describes",
+        "its config.json is damaged or the model is too big for this machine; use another checkpoint",
+    )
+    weights = _read_weights(path, cfg)
     model = PushkinLM(cfg)
     try:
         model.load_state_dict(weights, strict=True)
@@ -198,3 +194,40 @@ def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> Chec
         ) from None
     meta = config.get("meta") if isinstance(config.get("meta"), dict) else {}
     return Checkpoint(model.to(device).eval(), vocab, meta, path)
+
+
+def _read_weights(path: Path, cfg: ModelConfig) -> dict[str, torch.Tensor]:
+    """The tensors of `path`'s weights file, refusing one too large for `cfg` or not all finite."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    weights_path = path / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise PushkinLMError(f"{path} has no {WEIGHTS_FILE}; the checkpoint is incomplete, use another one")
+    # float32 weights plus the temperature, and room for the file's JSON header.
+    limit = (param_count(cfg) + 1) * FLOAT_BYTES + 2**20
+    if weights_path.stat().st_size > limit:
+        raise PushkinLMError(
+            f"{weights_path} is larger than the network its config.json describes could fill; "
+            "the checkpoint is damaged, use another one"
+        )
+    try:
+        weights = load(weights_path.read_bytes())
+    except (SafetensorError, ValueError, OSError) as err:
+        raise PushkinLMError(
+            f"{weights_path} is not a valid safetensors file ({err}); "
+            "the checkpoint is damaged, use another one"
+        ) from None
+    for name, tensor in weights.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise PushkinLMError(
+                f"{weights_path} holds NaN or infinite values in {name}; "
+                "the checkpoint is damaged, use another one"
+            )
+    temperature = weights.get("calibration_temperature")
+    if temperature is not None and not temperature.item() > 0:
+        raise PushkinLMError(
+            f"{weights_path} has a calibration temperature of {temperature.item()}, which must be above 0; "
+            "the checkpoint is damaged, use another one"
+        )
+    return weights

@@ -8,10 +8,13 @@ line on stderr and exit status 2. Heavy modules are imported inside the commands
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from .errors import PushkinLMError
+from .errors import PushkinLMError, TrainingInterrupted
 
 PRESETS = {
     # A couple of minutes on 2 CPU cores: for trying things out and for tests.
@@ -43,9 +46,26 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def _flag(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
-    """Add `--name` with its hyphenated spelling, so `--max_tokens` and `--max-tokens` both work."""
+    """Add `--name` with its hyphenated spelling, so `--max_tokens` and `--max-tokens` both work.
+
+    A yes/no flag gets `--name`, `--no-name` and `--no_name` (argparse itself makes only the first two).
+    """
     spellings = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+    if kwargs.get("action") is argparse.BooleanOptionalAction:
+        kwargs["action"] = _YesNo
     parser.add_argument(*spellings, dest=name, **kwargs)
+
+
+class _YesNo(argparse.BooleanOptionalAction):
+    """`--x` / `--no-x` / `--no_x`."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, **kwargs)
+        underscored = [f"--no_{o[2:]}" for o in option_strings if o.startswith("--") and "-" not in o[2:]]
+        self.option_strings = [*self.option_strings, *underscored]
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[override]
+        setattr(namespace, self.dest, not (option_string or "").startswith("--no"))
 
 
 def _whole_number(minimum: int) -> Callable[[str], int]:
@@ -65,14 +85,30 @@ def _at_least(minimum: int) -> str:
     return "0 or more" if minimum == 0 else f"at least {minimum}"
 
 
-def _positive_float(text: str) -> float:
+def _finite_float(text: str) -> float:
+    """An argparse type: a finite number (NaN and infinity would poison every later step)."""
     value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
     return value
 
 
-_positive_float.__name__ = "number"
+def _seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 2**64 - 1:  # what torch's generators accept
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 2**64 - 1, got {text}")
+    return value
+
+
+_finite_float.__name__ = _positive_float.__name__ = "number"
+_seed.__name__ = "seed"
 _positive_int, _non_negative_int = _whole_number(1), _whole_number(0)
 
 
@@ -81,21 +117,43 @@ def _run(
 ) -> int:
     args = parser.parse_args(argv)
     try:
+        if sys.stdout is None:  # started with stdout closed (`>&-`): print() would drop everything
+            raise PushkinLMError("standard output is closed; send it to a file or a terminal")
         command(args)
+        sys.stdout.flush()
+    except TrainingInterrupted as err:
+        print(f"{parser.prog}: {err}", file=sys.stderr)
+        return 130
     except PushkinLMError as err:
-        print(f"{parser.prog}: {'' if _is_interrupt(err) else 'error: '}{err}", file=sys.stderr)
-        return 130 if _is_interrupt(err) else 2
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"\n{parser.prog}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `| head`: the reader has gone, which is fine
-        sys.stderr.close()
+        _discard_stdout()
         return 0
+    except UnicodeEncodeError:
+        print(
+            f"{parser.prog}: error: standard output cannot encode this text (its encoding is "
+            f"{sys.stdout.encoding}); set PYTHONIOENCODING=utf-8 or a UTF-8 locale",
+            file=sys.stderr,
+        )
+        return 2
+    except OSError as err:  # every file the library writes raises PushkinLMError: this is stdout
+        _discard_stdout()
+        print(f"{parser.prog}: error: cannot write the output: {err.strerror or err}", file=sys.stderr)
+        return 2
     return 0
 
 
-def _is_interrupt(err: PushkinLMError) -> bool:
-    return type(err).__name__ == "TrainingInterrupted"  # no import: train pulls in torch
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush cannot fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor behind stdout
+        pass
 
 
 def train_parser() -> ArgumentParser:
@@ -109,7 +167,7 @@ def train_parser() -> ArgumentParser:
     _flag(
         p, "data", help="text file, or folder holding train.txt (default: Hub dataset abobster/pushkin_new)"
     )
-    _flag(p, "out", default="out", help="folder for checkpoints (best/) and log.jsonl")
+    _flag(p, "out", help="run folder for checkpoints (best/, last/) and log.jsonl (default: out)")
     _flag(p, "overwrite", action="store_true", help="replace a checkpoint already in --out")
     _flag(p, "resume", metavar="DIR", help="continue the run saved in DIR (its last/ checkpoint) exactly")
     _flag(
@@ -122,7 +180,7 @@ def train_parser() -> ArgumentParser:
     )
     _flag(p, "max_iters", type=_positive_int, help="stop after this many steps")
     _flag(p, "max_minutes", type=_positive_float, help="stop after this much wall-clock time (default 10)")
-    _flag(p, "seed", type=int, help="random seed for initialisation and batches")
+    _flag(p, "seed", type=_seed, help="random seed for initialisation and batches")
     _flag(p, "threads", type=_positive_int, help="CPU threads for torch (default: torch's choice)")
     _flag(
         p,
@@ -135,22 +193,22 @@ def train_parser() -> ArgumentParser:
     _flag(g, "batch_size", type=_positive_int)
     _flag(g, "block_size", type=_positive_int, help="characters per training window")
     _flag(g, "learning_rate", type=_positive_float)
-    _flag(g, "min_lr", type=float)
+    _flag(g, "min_lr", type=_finite_float)
     _flag(g, "warmup_iters", type=_non_negative_int)
-    _flag(g, "weight_decay", type=float)
+    _flag(g, "weight_decay", type=_finite_float)
     _flag(g, "grad_clip", type=_positive_float)
     _flag(
         g,
         "ema_decay",
-        type=float,
+        type=_finite_float,
         help="evaluate and save a moving average of the weights, about 1/(1 - decay) steps long; 0 = off",
     )
     _flag(g, "eval_interval", type=_positive_int, help="steps between validation runs")
-    _flag(g, "val_fraction", type=float, help="share of the text, at its end, that validates")
+    _flag(g, "val_fraction", type=_finite_float, help="share of the text, at its end, that validates")
     _flag(
         g,
         "calib_fraction",
-        type=float,
+        type=_finite_float,
         help="share of the training split, at its end, held out to fit the output temperature; 0 = none",
     )
     _flag(
@@ -175,9 +233,19 @@ def train_parser() -> ArgumentParser:
     _flag(
         m, "ffn_mult", type=_non_negative_int, help="feed-forward width after attention, x hidden; 0 = none"
     )
-    _flag(m, "dropout", type=float, help="variational dropout: LSTM inputs and outputs, residual branches")
-    _flag(m, "weight_drop", type=float, help="DropConnect on the LSTM's recurrent weights")
-    _flag(m, "embed_dropout", type=float, help="drop whole characters of the vocabulary from a batch's input")
+    _flag(
+        m,
+        "dropout",
+        type=_finite_float,
+        help="variational dropout: LSTM inputs and outputs, residual branches",
+    )
+    _flag(m, "weight_drop", type=_finite_float, help="DropConnect on the LSTM's recurrent weights")
+    _flag(
+        m,
+        "embed_dropout",
+        type=_finite_float,
+        help="drop whole characters of the vocabulary from a batch's input",
+    )
     _flag(m, "no_attention", action="store_true", help="a plain LSTM (no attention block)")
     _flag(
         m,
@@ -194,7 +262,7 @@ def _train(args: argparse.Namespace) -> None:
     from .model import ModelConfig
     from .train import TrainConfig, Trainer, saved_run
 
-    given = {k: v for k, v in vars(args).items() if v is not None}
+    given = {k: v for k, v in vars(args).items() if v is not None and k != "out"}
     if args.no_attention:
         given["attention"] = False
     if args.no_shift_keys:
@@ -202,6 +270,10 @@ def _train(args: argparse.Namespace) -> None:
     model_names = [f.name for f in fields(ModelConfig) if f.name != "vocab_size"]
     train_names = [f.name for f in fields(TrainConfig)]
     if args.resume:
+        if args.out is not None and Path(args.out).resolve() != Path(args.resume).resolve():
+            raise PushkinLMError(
+                f"--resume {args.resume} continues that run in its own folder; drop --out {args.out}"
+            )
         # The saved run's settings stand; only settings that do not change a step may be given anew.
         cfg, model_settings = saved_run(args.resume)
         changed = [
@@ -220,7 +292,8 @@ def _train(args: argparse.Namespace) -> None:
         chosen = {**PRESETS[args.preset], **given}
         model_settings = {k: chosen[k] for k in model_names if k in chosen}
         train_settings = {k: chosen[k] for k in train_names if k in chosen}
-        cfg = TrainConfig(**train_settings, out_dir=args.out, progress=not args.no_progress)
+        out = {"out_dir": args.out} if args.out else {}
+        cfg = TrainConfig(**train_settings, **out, progress=not args.no_progress)
     Trainer(cfg, model_settings, overwrite=args.overwrite, resume=bool(args.resume)).run()
 
 
@@ -248,13 +321,13 @@ def generate_parser() -> ArgumentParser:
     _flag(
         p,
         "temperature",
-        type=float,
+        type=_finite_float,
         default=0.8,
         help="divides the network's logits (not its calibration): 0 is greedy; higher is more adventurous",
     )
     _flag(p, "top_k", type=_positive_int, help="sample only from the k most likely characters")
-    _flag(p, "top_p", type=float, help="sample only from the smallest set with this much probability")
-    _flag(p, "seed", type=int, help="random seed: the same seed gives the same text")
+    _flag(p, "top_p", type=_finite_float, help="sample only from the smallest set with this much probability")
+    _flag(p, "seed", type=_seed, help="random seed: the same seed gives the same text")
     _flag(p, "num_samples", type=_positive_int, default=1, help="how many texts to write")
     _flag(
         p,
@@ -267,29 +340,32 @@ def generate_parser() -> ArgumentParser:
 
 
 def _generate(args: argparse.Namespace) -> None:
-    from .sample import check_sampling_args
+    from .sample import check_sampling_args, check_seed
 
     check_sampling_args(args.temperature, args.top_k, args.top_p)
+    check_seed(args.seed)
+    _check_stdout_encodes("пушкин")  # before the model loads, not after the first line of verse
     prompt = args.prompt
     if args.prompt_file:
-        from .data import read_text
+        from .data import MAX_PROMPT_BYTES, read_text
 
-        prompt = read_text(args.prompt_file)
+        prompt = read_text(args.prompt_file, MAX_PROMPT_BYTES, "prompt")
 
     import torch
 
     from .checkpoint import load_checkpoint
     from .decoder import Decoder
-    from .sample import generate
+    from .sample import check_prompt, generate
 
     torch.set_num_threads(1)  # one character at a time is too small to share across threads
     ckpt = load_checkpoint(args.checkpoint)
+    check_prompt(ckpt.vocab, prompt)  # before the prompt is echoed
     decoder = Decoder(ckpt.model, int8=args.precision == "int8")  # packed once for all samples
     out = sys.stdout
     for i in range(args.num_samples):
         if i:
             out.write("\n\n" + "-" * 40 + "\n\n")
-        seed = None if args.seed is None else args.seed + i
+        seed = None if args.seed is None else (args.seed + i) % 2**64
         out.write(prompt)
         for char in generate(
             ckpt.model,
@@ -306,6 +382,17 @@ def _generate(args: argparse.Namespace) -> None:
             out.flush()
         out.write("\n")
     out.flush()
+
+
+def _check_stdout_encodes(sample: str) -> None:
+    encoding = sys.stdout.encoding or "utf-8"
+    try:
+        sample.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        raise PushkinLMError(
+            f"standard output cannot encode Cyrillic (its encoding is {encoding}); "
+            "set PYTHONIOENCODING=utf-8 or a UTF-8 locale"
+        ) from None
 
 
 def generate_main(argv: Sequence[str] | None = None) -> int:
@@ -335,14 +422,13 @@ def evaluate_parser() -> ArgumentParser:
         help="score the whole file, or only its first 90 %% (train) or last 10 %% (val), "
         "cut as training cuts it",
     )
-    _flag(p, "val_fraction", type=float, default=0.1, help="the share that --split val scores")
+    _flag(p, "val_fraction", type=_finite_float, default=0.1, help="the share that --split val scores")
     _flag(p, "json", action="store_true", help="print one JSON object instead of text")
     return p
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     import json
-    from pathlib import Path
 
     from .checkpoint import load_checkpoint
     from .data import read_text, split_train_val
@@ -363,7 +449,11 @@ def _evaluate(args: argparse.Namespace) -> None:
         train, val = split_train_val(text, args.val_fraction)
         text = train if args.split == "train" else val
     if len(text) < 2:
-        raise PushkinLMError(f"{path} has fewer than 2 characters; nothing to score")
+        part = "" if args.split == "all" else f"the {args.split} split of "
+        raise PushkinLMError(
+            f"{part}{path} has {len(text)} character{'s' * (len(text) != 1)}, and scoring needs at least 2; "
+            + ("pass a longer file" if args.split == "all" else "pass a longer file or --split all")
+        )
     ckpt = load_checkpoint(args.checkpoint)
     score = score_text(ckpt.model, ckpt.vocab, text)
     if args.json:

@@ -31,24 +31,48 @@ def resolve_data_path(data: str | Path | None) -> Path:
     return path
 
 
-def read_text(path: str | Path) -> str:
-    """The UTF-8 text of `path`, refusing empty, binary and non-UTF-8 files with a clear error."""
+# The most any text file is read to: a corpus a hundred times Pushkin's fits, while `/dev/zero`
+# or a runaway pipe is refused instead of filling memory (its ids alone take 8 bytes a character).
+MAX_TEXT_BYTES = 256 * 2**20
+MAX_PROMPT_BYTES = 16 * 2**20
+
+
+def read_bytes_bounded(path: str | Path, limit: int, what: str = "file") -> bytes:
+    """At most `limit` bytes of `path` (a file, or a pipe such as /dev/stdin); more is an error."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read(limit + 1)
     except OSError as err:
         raise PushkinLMError(f"cannot read {path}: {err.strerror}; check the path") from None
-    if not raw.strip():
-        raise PushkinLMError(f"{path} is empty; pass a UTF-8 text file with some text in it")
+    if len(raw) > limit:
+        raise PushkinLMError(
+            f"{path} is larger than {limit // 2**20} MiB, the most pushkin-lm reads as a {what}; "
+            "pass a smaller file"
+        )
+    return raw
+
+
+def read_text(path: str | Path, limit: int = MAX_TEXT_BYTES, what: str = "text file") -> str:
+    """The UTF-8 text of `path`, refusing empty, binary, non-UTF-8 and oversized files clearly.
+
+    A byte-order mark is dropped and Windows (CRLF) or old Mac (CR) line endings become newlines,
+    so a text saved by any editor reads as the same characters.
+    """
+    path = Path(path)
+    raw = read_bytes_bounded(path, limit, what)
     if b"\x00" in raw:
         raise PushkinLMError(f"{path} looks binary (it has NUL bytes); pass a UTF-8 text file")
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise PushkinLMError(
             f"{path} is not UTF-8 text (bad byte at offset {err.start}); "
             "convert it, e.g. iconv -f cp1251 -t utf-8"
         ) from None
+    if not text.strip():
+        raise PushkinLMError(f"{path} is empty; pass a UTF-8 text file with some text in it")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def split_train_val(seq: Splittable, val_fraction: float) -> tuple[Splittable, Splittable]:

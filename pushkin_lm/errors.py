@@ -7,3 +7,7 @@ only the command-line layer turns it into one line on stderr and exit status 2.
 
 class PushkinLMError(Exception):
     """A problem with the user's input (files, flags, checkpoints) rather than a bug."""
+
+
+class TrainingInterrupted(PushkinLMError):
+    """Training stopped on a signal after saving `last`; the message says how to resume."""

@@ -15,32 +15,33 @@ import copy
 import json
 import math
 import os
-import shutil
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.optim.swa_utils import AveragedModel
-from tqdm import tqdm
 
 from . import __version__, trainstate
 from .checkpoint import load_checkpoint, read_config, resolve_checkpoint_dir, save_checkpoint
 from .data import ConsecutiveWindows, random_windows, read_text, resolve_data_path, split_train_val
-from .errors import PushkinLMError
+from .errors import PushkinLMError, TrainingInterrupted
 from .evaluate import fit_temperature, score_ids
+from .memory import require_memory, training_bytes
 from .model import ModelConfig, ModelState, PushkinLM
+from .progress import Progress
+from .run import LOG_FILE, RunLock, check_out_dir
+from .sample import MAX_SEED
 from .vocab import CharVocab
 
 TRAIN_SCORE_CHARS = 50_000  # a fixed slice of the training split, scored like validation
 CALIB_FIT_CHARS = 50_000  # at most this much of the calibration slice (its end) fits the temperature
 HUB_SOURCE = "hf://datasets/abobster/pushkin_new/train.txt"
-PROGRESS_TICKS = 1000
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -69,6 +70,12 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise PushkinLMError(f"{f.name} must be a finite number, got {value}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise PushkinLMError(f"seed must be a whole number from 0 to 2**64 - 1, got {self.seed}")
         for name in ("batch_size", "block_size", "max_iters", "eval_interval"):
             if getattr(self, name) < 1:
                 raise PushkinLMError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -83,8 +90,11 @@ class TrainConfig:
         for name in ("val_fraction", "calib_fraction"):
             if not 0 <= getattr(self, name) < 1:
                 raise PushkinLMError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.threads is not None and self.threads < 1:
-            raise PushkinLMError(f"threads must be at least 1, got {self.threads}")
+        if self.threads is not None and not 1 <= self.threads <= usable_cores():
+            raise PushkinLMError(
+                f"threads must be from 1 to the {usable_cores()} CPU cores this process may use, "
+                f"got {self.threads}; more threads than cores makes every step many times slower"
+            )
         if self.device not in DEVICES:
             raise PushkinLMError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
 
@@ -93,8 +103,11 @@ class TrainConfig:
     RESUMABLE = ("max_iters", "max_minutes", "eval_interval", "threads", "data", "device")
 
 
-class TrainingInterrupted(PushkinLMError):
-    """Training stopped on a signal after saving `last`; the message says how to resume."""
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS says, else all of them)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def learning_rate_at(cfg: TrainConfig, step: int, progress: float) -> float:
@@ -181,7 +194,7 @@ class Trainer:
         self.cfg, self.log = cfg, log
         self.out = Path(cfg.out_dir)
         self.device = resolve_device(cfg.device)  # before anything is written
-        self._check_out_dir(overwrite, resume)
+        check_out_dir(self.out, overwrite=overwrite, resume=resume)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -205,6 +218,12 @@ class Trainer:
             # TF32 in matmuls and cuDNN (the LSTM): float32's range at tensor-core speed.
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         model_cfg = ModelConfig(vocab_size=len(self.vocab), **(model_settings or {}))
+        require_memory(
+            training_bytes(model_cfg, cfg.batch_size, cfg.block_size),
+            self.device,
+            "training this network with this batch",
+            "use a smaller --hidden_size, --num_layers, --attn_window, --batch_size or --block_size",
+        )
         self.model = PushkinLM(model_cfg).to(self.device)
         self.optimizer = make_optimizer(self.model, cfg)
         self.averaged = None  # the moving average of the weights, which is evaluated and saved
@@ -223,24 +242,6 @@ class Trainer:
         self.stop_signal: str | None = None
         self.log_mode = "a" if resume else "w"  # a fresh run replaces the log at its first evaluation
 
-    def _check_out_dir(self, overwrite: bool, resume: bool) -> None:
-        if not resume and not overwrite and ((self.out / "best").exists() or (self.out / "last").exists()):
-            raise PushkinLMError(
-                f"{self.out} already holds a checkpoint; pass --resume {self.out} to continue it, "
-                "--overwrite to replace it, or choose another --out"
-            )
-        try:
-            self.out.mkdir(parents=True, exist_ok=True)
-            for stale in self.out.glob(".*.tmp"):  # half-written folders of a crashed run
-                shutil.rmtree(stale, ignore_errors=True)
-            probe = self.out / f".write-test-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as err:
-            raise PushkinLMError(
-                f"cannot write to out dir {self.out}: {err.strerror}; choose another --out"
-            ) from None
-
     # ------------------------------------------------------------------ the loop
 
     def run(self, stop_at: int | None = None) -> dict:
@@ -253,31 +254,24 @@ class Trainer:
             f"model {self.model.num_params():,} params on {self.device}"
             + (f"; resuming at step {self.step}" if self.step else "")
         )
-        # The bar shows the schedule's progress: steps or wall-clock budget, whichever is further.
-        bar = tqdm(
-            total=PROGRESS_TICKS,
-            disable=not cfg.progress,
-            dynamic_ncols=True,
-            bar_format="{percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}",
-        )
-        self.write = bar.write if cfg.progress else self.log  # keeps lines clear of the bar
+        progress_report = Progress(cfg.progress, self.log)
+        self.write = progress_report.write
         start = time.monotonic() - self.elapsed_before
         metrics: dict = {}
-        with _StopOnSignals(self):
+        with RunLock(self.out), _StopOnSignals(self):
             self.model.train()
             while self.step < cfg.max_iters and time.monotonic() - start < budget_s:
                 progress = max(self.step / cfg.max_iters, (time.monotonic() - start) / budget_s)
                 lr = learning_rate_at(cfg, self.step, progress)
                 loss = self._train_step(lr)
-                bar.update(min(PROGRESS_TICKS, int(progress * PROGRESS_TICKS)) - bar.n)
-                bar.set_postfix_str(f"step {self.step} loss {loss:.3f} lr {lr:.1e}")
+                progress_report.update(progress, self.step, loss, lr)
                 if self.step % cfg.eval_interval == 0 or self.step == cfg.max_iters:
                     metrics = self._evaluate_and_save(time.monotonic() - start)
                 if self.stop_signal or self.step == stop_at:
                     break
             if not metrics or metrics["step"] != self.step:  # stopped between evaluations
                 metrics = self._evaluate_and_save(time.monotonic() - start)
-        bar.close()
+            progress_report.close()
         if self.stop_signal:
             raise TrainingInterrupted(
                 f"stopped by {self.stop_signal} at step {self.step}; saved {self.out / 'last'}; "
@@ -360,11 +354,11 @@ class Trainer:
             self._save("best", model, metrics)
         self._save("last", model, metrics, with_trainer_state=True)
         try:
-            with open(self.out / "log.jsonl", self.log_mode, encoding="utf-8") as log_file:
+            with open(self.out / LOG_FILE, self.log_mode, encoding="utf-8") as log_file:
                 log_file.write(json.dumps(metrics) + "\n")
         except OSError as err:
             raise PushkinLMError(
-                f"cannot write {self.out / 'log.jsonl'}: {err.strerror}; free some disk space "
+                f"cannot write {self.out / LOG_FILE}: {err.strerror}; free some disk space "
                 "(the checkpoints are intact)"
             ) from None
         self.log_mode = "a"
@@ -388,7 +382,7 @@ class Trainer:
             "data_source": str(self.cfg.data) if self.cfg.data else HUB_SOURCE,
             "train_chars": len(self.train_ids),
             "train_config": asdict(self.cfg),
-            "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "pushkin_lm_version": __version__,
         }
         extra = self._trainer_state(metrics["elapsed_s"]) if with_trainer_state else None
@@ -420,13 +414,17 @@ class Trainer:
         """Continue from `out/last`: weights, their average, optimizer, RNGs, batch position, counters."""
         last = self.out / "last"
         saved = load_checkpoint(last)
+        if saved.vocab != self.vocab:  # first: another text also changes the model's vocab_size
+            raise PushkinLMError(
+                f"{self.data_path} has other characters than the text {last} was trained on "
+                f"({len(saved.vocab) - 1} distinct there, {len(self.vocab) - 1} here); "
+                "resume with the same --data"
+            )
         if saved.model.cfg != self.model.cfg:
             raise PushkinLMError(
                 f"{last} was trained with other model settings ({_diff(saved.model.cfg, self.model.cfg)}); "
                 "resume without changing model-size flags, or start a new run with --overwrite"
             )
-        if saved.vocab != self.vocab:
-            raise PushkinLMError(f"the data's vocabulary differs from {last}'s; resume with the same --data")
         tensors, info = trainstate.unpack(saved.path)  # `last`, or its copy set aside mid-save
         try:
             if self.averaged is None:

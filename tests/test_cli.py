@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, TINY_FLAGS, run_script
 
 from pushkin_lm.checkpoint import load_checkpoint
-from pushkin_lm.cli import PRESETS
+from pushkin_lm.cli import PRESETS, train_parser
 
 
 def assert_one_line_error(result, *phrases):
@@ -135,6 +135,15 @@ def test_checkpoint_folder_of_another_program(tmp_path):
 def test_help_lists_both_spellings():
     result = run_script("generate", "--help")
     assert result.returncode == 0 and "--max_tokens" in result.stdout and "--max-tokens" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["stateful", "bf16"])
+def test_yes_no_flags_take_every_spelling(name):
+    parser = train_parser()
+    assert getattr(parser.parse_args([f"--{name}"]), name) is True
+    for spelling in (f"--no-{name}", f"--no_{name}"):
+        assert getattr(parser.parse_args([spelling]), name) is False
+    assert getattr(parser.parse_args([]), name) is None  # not given: the config's default stands
 
 
 def test_absurd_max_tokens_streams_and_stops_cleanly_on_ctrl_c(trained_dir):

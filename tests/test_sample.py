@@ -3,7 +3,8 @@ import torch
 
 from pushkin_lm.decoder import Decoder
 from pushkin_lm.errors import PushkinLMError
-from pushkin_lm.sample import generate, sample_next
+from pushkin_lm.memory import PROMPT_CHUNK
+from pushkin_lm.sample import generate, read_prompt, sample_next
 
 
 def test_temperature_zero_takes_the_argmax():
@@ -106,3 +107,13 @@ def test_unknown_slot_is_never_emitted(tiny_model):
     model, vocab = tiny_model
     model.head.bias.data[0] = 100.0  # make the unknown slot overwhelmingly likely
     assert "\ufffd" not in "".join(generate(model, vocab, "", 50, temperature=1.0, seed=0))
+
+
+def test_a_prompt_is_read_in_chunks_exactly_as_in_one_pass(tiny_model, verse):
+    model, vocab = tiny_model
+    prompt = (verse * 3)[: 2 * PROMPT_CHUNK + 37]  # three chunks, far beyond the window of 12
+    logits, state = read_prompt(model, vocab, prompt)
+    whole_logits, whole_state = model(torch.tensor([vocab.encode(prompt)]))
+    torch.testing.assert_close(logits, whole_logits[0, -1], atol=1e-5, rtol=1e-5)
+    for name, value in vars(whole_state).items():
+        torch.testing.assert_close(getattr(state, name), value, atol=1e-5, rtol=1e-5)
