@@ -1,7 +1,10 @@
 """Checkpoints: a folder with `model.safetensors` (weights) and `config.json` (the rest).
 
 `config.json` holds the format tag and version, the model config, the vocabulary and free-form
-metadata (training step, validation loss, data source). Nothing is ever unpickled.
+metadata (training step, validation loss, data source); `model.safetensors` holds the network's
+weights and, beside them, the calibration temperature that scoring divides its logits by.
+Nothing is ever unpickled. Configs of earlier format versions are brought up to date by one
+function, `upgrade_config`, and nowhere else.
 
 A folder is replaced as a whole: the new one is written beside it, the old one is renamed
 aside, the new one renamed into place, and only then is the old one deleted. A crash at any
@@ -26,8 +29,9 @@ from .model import ModelConfig, PushkinLM
 from .vocab import CharVocab
 
 FORMAT = "pushkin-lm-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 WEIGHTS_FILE = "model.safetensors"
+TEMPERATURE = "calibration_temperature"  # its tensor in WEIGHTS_FILE
 CONFIG_FILE = "config.json"
 MAX_CONFIG_BYTES = 16 * 2**20  # a config.json is a few kilobytes; anything near this is not one
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "pushkin-lm"
@@ -39,6 +43,7 @@ class Checkpoint:
     vocab: CharVocab
     meta: dict
     path: Path
+    temperature: float = 1.0  # scoring divides the network's logits by it; 1 where none was fitted
 
 
 def _aside(target: Path) -> Path:
@@ -90,10 +95,12 @@ def save_checkpoint(
     model: PushkinLM,
     vocab: CharVocab,
     meta: dict,
+    temperature: float = 1.0,
     extra_files: dict[str, bytes] | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> None:
-    """Write model weights, config, vocabulary and `meta` to folder `path`, atomically.
+    """Write weights, calibration temperature, config, vocabulary and `meta` to folder `path`,
+    atomically, with `extra_files` (name: bytes) beside them.
 
     `dtype=torch.float16` halves the file (the shipped model is stored so); loading always
     gives float32 weights.
@@ -108,6 +115,7 @@ def save_checkpoint(
         "meta": meta,
     }
     weights = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+    weights[TEMPERATURE] = torch.tensor(temperature, dtype=dtype)
     files = {
         WEIGHTS_FILE: save(weights),
         CONFIG_FILE: json.dumps(config, ensure_ascii=False, indent=2).encode("utf-8"),
@@ -162,6 +170,28 @@ def read_config(path: Path) -> dict:
             f"{path} was written by a newer pushkin-lm (format {version}, this one reads "
             f"{FORMAT_VERSION}); upgrade pushkin-lm to load it"
         )
+    return upgrade_config(config)
+
+
+def upgrade_config(config: dict) -> dict:
+    """A config.json of an earlier format version, as this version writes it.
+
+    Version 1 (until keys were shifted and the output folder setting was renamed) left out
+    settings that had not been invented yet: a checkpoint without `shift_keys` has unshifted
+    keys, and a run without weight averaging or calibration was trained without them.
+    """
+    if config["format_version"] < 2:
+        meta = dict(config.get("meta") or {}) if isinstance(config.get("meta"), dict) else {}
+        train = meta.get("train_config")
+        if isinstance(train, dict):
+            train = {"ema_decay": 0.0, "calib_fraction": 0.0, **train}
+            if "out_dir" in train:
+                train["out"] = train.pop("out_dir")
+            meta["train_config"] = train
+        model = config.get("model")
+        if isinstance(model, dict):
+            model = {"shift_keys": False, **model}
+        config = {**config, "format_version": 2, "model": model, "meta": meta}
     return config
 
 
@@ -183,6 +213,7 @@ def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> Chec
         "its config.json is damaged or the model is too big for this machine; use another checkpoint",
     )
     weights = _read_weights(path, cfg)
+    temperature = float(weights.pop(TEMPERATURE, torch.ones(())))
     model = PushkinLM(cfg)
     try:
         model.load_state_dict(weights, strict=True)
@@ -193,7 +224,7 @@ def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> Chec
             "the checkpoint is damaged, use another one"
         ) from None
     meta = config.get("meta") if isinstance(config.get("meta"), dict) else {}
-    return Checkpoint(model.to(device).eval(), vocab, meta, path)
+    return Checkpoint(model.to(device).eval(), vocab, meta, path, temperature)
 
 
 def _read_weights(path: Path, cfg: ModelConfig) -> dict[str, torch.Tensor]:
@@ -224,7 +255,7 @@ def _read_weights(path: Path, cfg: ModelConfig) -> dict[str, torch.Tensor]:
                 f"{weights_path} holds NaN or infinite values in {name}; "
                 "the checkpoint is damaged, use another one"
             )
-    temperature = weights.get("calibration_temperature")
+    temperature = weights.get(TEMPERATURE)
     if temperature is not None and not temperature.item() > 0:
         raise PushkinLMError(
             f"{weights_path} has a calibration temperature of {temperature.item()}, which must be above 0; "

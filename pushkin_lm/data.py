@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import torch
 
 from .errors import PushkinLMError
+from .vocab import CharVocab
 
 Splittable = TypeVar("Splittable", torch.Tensor, str)
 
@@ -28,6 +30,19 @@ def resolve_data_path(data: str | Path | None) -> Path:
             )
     elif not path.exists():
         raise PushkinLMError(f"data file {data} does not exist; check the --data path")
+    return path
+
+
+def resolve_text_path(data: str | Path) -> Path:
+    """A text file to score: `data` itself, or a folder's test.txt (else its train.txt)."""
+    path = Path(data)
+    if path.is_dir():
+        found = [path / name for name in ("test.txt", "train.txt") if (path / name).is_file()]
+        if not found:
+            raise PushkinLMError(f"folder {path} holds neither test.txt nor train.txt; pass --data FILE")
+        return found[0]
+    if not path.exists():
+        raise PushkinLMError(f"data file {path} does not exist; check the --data path")
     return path
 
 
@@ -81,6 +96,36 @@ def split_train_val(seq: Splittable, val_fraction: float) -> tuple[Splittable, S
         raise PushkinLMError(f"val fraction must be in [0, 1), got {val_fraction}")
     n_train = int(len(seq) * (1.0 - val_fraction))
     return seq[:n_train], seq[n_train:]
+
+
+@dataclass
+class Corpus:
+    """A text ready to train on: its vocabulary and three consecutive splits of its ids."""
+
+    vocab: CharVocab
+    train: torch.Tensor
+    calib: torch.Tensor  # the training split's tail, never trained on: it fits the temperature
+    val: torch.Tensor
+
+    def describe(self) -> str:
+        return (
+            f"vocab {len(self.vocab)}, train {len(self.train):,} / calibration {len(self.calib):,} / "
+            f"val {len(self.val):,} chars"
+        )
+
+
+def prepare(text: str, val_fraction: float, calib_fraction: float) -> Corpus:
+    """One vocabulary over the whole text (as nanoGPT does), the last `val_fraction` validating and
+    the last `calib_fraction` of the rest held out to calibrate; the first part trains.
+
+    The calibration slice says how sure the model should be of text it has not seen, without
+    touching the validation split.
+    """
+    vocab = CharVocab.build(text)
+    ids = torch.tensor(vocab.encode(text), dtype=torch.long)
+    train, val = split_train_val(ids, val_fraction)
+    train, calib = split_train_val(train, calib_fraction)
+    return Corpus(vocab, train, calib, val)
 
 
 def random_windows(

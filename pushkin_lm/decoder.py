@@ -16,12 +16,15 @@ a step is bound by memory traffic and per-operation overhead. `Decoder` cuts bot
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .memory import PROMPT_CHUNK
 from .model import ModelState, PushkinLM
+from .vocab import CharVocab
 
 
 class _Linear:
@@ -50,9 +53,11 @@ class _Linear:
 
 
 class Decoder:
-    """Steps a `PushkinLM` through text one character at a time (batch 1, no gradients)."""
+    """A `PushkinLM` frozen for generation: `read` a text, then `step` one character at a time
+    (batch 1, no gradients). Both return the network's own logits for the next character."""
 
     def __init__(self, model: PushkinLM, int8: bool = True) -> None:
+        self.model = model.eval()  # reads prompts, a chunk at a time
         cfg = self.cfg = model.cfg
         self.embed = model.embed.weight.detach().float()
         # Each layer's gates from one product: [input, hidden] times [W_ih, W_hh].
@@ -64,8 +69,6 @@ class Decoder:
         ]
         norm = lambda ln: (ln.weight.detach().float(), ln.bias.detach().float())  # noqa: E731
         self.ln_out = norm(model.ln_out)
-        # The trained network's logits, without the calibration temperature: that one is for
-        # scoring unseen text, while a sampling temperature is chosen relative to the network.
         self.head = _Linear(model.head.weight, model.head.bias, int8)
         if cfg.attention:
             self.ln_attn = norm(model.ln_attn)
@@ -77,6 +80,24 @@ class Decoder:
                 self.down = _Linear(model.ffn.down.weight, model.ffn.down.bias, int8)
         self.head_dim = cfg.hidden_size // cfg.num_heads
         self.start(model.initial_state(1))
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path | None = None, int8: bool = True) -> tuple[Decoder, CharVocab]:
+        """The decoder of the checkpoint at `path` (default: the shipped model), and its vocabulary."""
+        from .checkpoint import load_checkpoint
+
+        checkpoint = load_checkpoint(path)
+        return cls(checkpoint.model, int8=int8), checkpoint.vocab
+
+    @torch.inference_mode()
+    def read(self, ids: list[int]) -> Tensor:
+        """Start afresh and read `ids` (in chunks, carrying the state on, so that a text of any
+        length takes the memory of one chunk); returns the logits (vocab,) after the last one."""
+        state = None
+        for start in range(0, len(ids), PROMPT_CHUNK):
+            logits, state = self.model(torch.tensor([ids[start : start + PROMPT_CHUNK]]), state)
+        self.start(state)
+        return logits[0, -1]
 
     def start(self, state: ModelState) -> None:
         """Continue from `state`, as `PushkinLM.forward` left it after reading a prompt."""

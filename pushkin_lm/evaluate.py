@@ -1,4 +1,9 @@
-"""Scoring text: average negative log-likelihood per character, with carried state."""
+"""The scorer: how well a network predicts a text, read in chunks with carried state.
+
+Everything that scores text goes through `predictions`: `evaluate`, training's evaluation and
+calibration, and the bench scripts. Calibration lives here too: a trained network's logits are
+divided by the calibration temperature only when text is scored, never when it is sampled.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,10 @@ import torch.nn.functional as F
 from .model import PushkinLM
 from .vocab import CharVocab
 
-IGNORE = -100
+IGNORE = -100  # the target of padding positions
+MAX_STREAMS = 32  # parallel streams: a batch is much faster than one long sequence
+MIN_STREAM = 2048  # characters a stream has at the least, so that few lose their context
+CHUNK = 256  # characters of each stream per forward pass
 
 
 @dataclass
@@ -34,19 +42,26 @@ class Score:
         }
 
 
-def _predictions(
-    model: PushkinLM, ids: torch.Tensor, chunk_size: int, min_stream: int
+def predictions(
+    model: PushkinLM,
+    ids: torch.Tensor,
+    *,
+    max_streams: int = MAX_STREAMS,
+    min_stream: int = MIN_STREAM,
+    chunk_size: int = CHUNK,
+    grad: bool = False,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Logits (rows, vocab) and targets (rows,) for `ids[1:]`, chunk by chunk, each predicted
-    from everything before it in its stream; padding rows have target IGNORE.
+    """The network's own logits (streams, chunk, vocab) and targets (streams, chunk) for `ids[1:]`,
+    chunk by chunk, each target predicted from everything before it in its stream.
 
-    The text is cut into parallel streams of at least `min_stream` characters (a batch is much
-    faster than one long sequence); each stream is read in chunks, carrying the LSTM state and
-    the attention cache across chunks, exactly as generation does. Only each stream's first
-    characters lose context, which costs a negligible amount on long texts.
+    The text is cut into up to `max_streams` parallel streams of at least `min_stream` characters,
+    each read in chunks that carry the LSTM state and the attention cache on, exactly as
+    generation does; only each stream's first characters lose context. Padding targets are
+    IGNORE. With `grad` the chunks keep their graphs (the state is cut between chunks), so a
+    caller may learn from one chunk before the next is read (dynamic evaluation).
     """
     num_targets = len(ids) - 1
-    streams = max(1, min(32, num_targets // min_stream))
+    streams = max(1, min(max_streams, num_targets // min_stream))
     length = math.ceil(num_targets / streams)
     inputs = torch.zeros(streams * length, dtype=torch.long)
     targets = torch.full((streams * length,), IGNORE, dtype=torch.long)
@@ -58,37 +73,46 @@ def _predictions(
     model.eval()
     state = None
     try:
-        with torch.no_grad():
+        with torch.set_grad_enabled(grad):
             for start in range(0, length, chunk_size):
-                logits, state = model(inputs[:, start : start + chunk_size], state)
-                yield logits.flatten(0, 1).float(), targets[:, start : start + chunk_size].flatten()
+                window = slice(start, start + chunk_size)
+                logits, state = model(inputs[:, window], state)
+                state = state.detach()
+                yield logits.float(), targets[:, window]
     finally:
         model.train(was_training)
 
 
-def score_ids(model: PushkinLM, ids: torch.Tensor, chunk_size: int = 256, min_stream: int = 2048) -> float:
-    """Mean nats per character of `ids[1:]`, each predicted from everything before it."""
+def char_losses(model: PushkinLM, ids: torch.Tensor, temperature: float = 1.0, **kwargs) -> torch.Tensor:
+    """The loss in nats of each of `ids[1:]`, in text order (one stream keeps the order simple:
+    pass `max_streams=1` where the order matters more than the speed)."""
+    losses = []
+    for logits, targets in predictions(model, ids, **kwargs):
+        losses.append(F.cross_entropy((logits / temperature).transpose(1, 2), targets, reduction="none"))
+    return torch.cat(losses, dim=1).flatten()[: len(ids) - 1]  # streams in text order, padding cut
+
+
+def score_ids(model: PushkinLM, ids: torch.Tensor, temperature: float = 1.0, **kwargs) -> float:
+    """Mean nats per character of `ids[1:]` with the logits divided by `temperature`."""
     num_targets = len(ids) - 1
     if num_targets < 1:
         return float("nan")
     total = sum(
-        F.cross_entropy(logits, targets, ignore_index=IGNORE, reduction="sum").item()
-        for logits, targets in _predictions(model, ids, chunk_size, min_stream)
+        F.cross_entropy((logits / temperature).flatten(0, 1), targets.flatten(), reduction="sum").item()
+        for logits, targets in predictions(model, ids, **kwargs)
     )
     return total / num_targets
 
 
-def fit_temperature(
-    model: PushkinLM, ids: torch.Tensor, chunk_size: int = 256, min_stream: int = 2048
-) -> float:
-    """The temperature T that minimises the model's nats/char on `ids` when its logits are divided by T.
+def fit_temperature(model: PushkinLM, ids: torch.Tensor, **kwargs) -> float:
+    """The temperature T that minimises the network's nats/char on `ids` when its logits are divided by T.
 
     A model trained to overfitting is too sure of itself on text it has not seen; one scalar
     fitted on held-out text (temperature scaling, Guo et al., 2017) takes most of that back.
     The loss is convex in 1/T, so L-BFGS finds the optimum in a few steps.
     """
-    logits, targets = zip(*_predictions(model, ids, chunk_size, min_stream), strict=True)
-    logits, targets = torch.cat(logits), torch.cat(targets)
+    logits, targets = zip(*predictions(model, ids, **kwargs), strict=True)
+    logits, targets = torch.cat(logits, 1).flatten(0, 1), torch.cat(targets, 1).flatten()
     logits, targets = logits[targets != IGNORE], targets[targets != IGNORE]
     if len(targets) == 0 or not torch.isfinite(F.cross_entropy(logits, targets)):
         return 1.0  # nothing to fit, or a diverged model: leave it alone, training reports it
@@ -107,8 +131,8 @@ def fit_temperature(
     return fitted if math.isfinite(fitted) else 1.0
 
 
-def score_text(model: PushkinLM, vocab: CharVocab, text: str) -> Score:
+def score_text(model: PushkinLM, vocab: CharVocab, text: str, temperature: float = 1.0) -> Score:
     """The model's score on `text`; unseen characters are scored as the unknown id."""
     ids = torch.tensor(vocab.encode(text), dtype=torch.long)
     unknown = sum(1 for c in text[1:] if c not in vocab)
-    return Score(score_ids(model, ids), chars=len(text) - 1, unknown_chars=unknown)
+    return Score(score_ids(model, ids, temperature), chars=len(text) - 1, unknown_chars=unknown)

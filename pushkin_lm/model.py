@@ -20,44 +20,39 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .errors import PushkinLMError
+from .settings import check, setting
 
 
 @dataclass
 class ModelConfig:
-    vocab_size: int
-    embed_dim: int = 128
-    hidden_size: int = 512
-    num_layers: int = 2
-    attention: bool = True  # False gives a plain LSTM language model (the ablation)
-    num_heads: int = 4
-    attn_window: int = 256  # positions a query sees, itself included
-    ffn_mult: int = 2  # width of the feed-forward after attention, x hidden_size; 0 = none
-    dropout: float = 0.2  # variational dropout: embedding, between/after LSTM layers, residual branches
-    embed_dropout: float = 0.0  # drop whole characters of the vocabulary for a batch (AWD-LSTM)
-    weight_drop: float = 0.3  # DropConnect on the LSTM's hidden-to-hidden weights (AWD-LSTM)
-    shift_keys: bool = True  # the value of position j is looked up by the key of position j - 1
+    vocab_size: int | None = setting(
+        None, "characters in the vocabulary, the unknown slot included (None: the training text's)",
+        minimum=1, flag=False,
+    )  # fmt: skip
+    embed_dim: int = setting(128, "character embedding width", minimum=1)
+    hidden_size: int = setting(512, "LSTM width, and attention's", minimum=1)
+    num_layers: int = setting(2, "LSTM layers", minimum=1)
+    attention: bool = setting(True, "the attention block on top of the LSTM (--no-attention: a plain LSTM)")
+    num_heads: int = setting(4, "attention heads", minimum=1)
+    attn_window: int = setting(256, "characters attention looks back over, itself included", minimum=1)
+    ffn_mult: int = setting(2, "feed-forward width after attention, x hidden_size; 0 = none", minimum=0)
+    dropout: float = setting(
+        0.2, "variational dropout: LSTM inputs and outputs, residual branches", minimum=0, below=1
+    )
+    embed_dropout: float = setting(
+        0.0, "drop whole characters of the vocabulary from a batch's input (AWD-LSTM)", minimum=0, below=1
+    )
+    weight_drop: float = setting(0.3, "DropConnect on the LSTM's recurrent weights", minimum=0, below=1)
+    shift_keys: bool = setting(
+        True, "attention finds the value of position j by the key of position j - 1 (see model.py)"
+    )
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            expected = float if f.type == "float" else bool if f.type == "bool" else int
-            if expected is float and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-                setattr(self, f.name, value)
-            if type(value) is not expected:
-                raise PushkinLMError(f"model setting {f.name} must be {expected.__name__}, got {value!r}")
-        for name in ("vocab_size", "embed_dim", "hidden_size", "num_layers", "num_heads", "attn_window"):
-            if getattr(self, name) < 1:
-                raise PushkinLMError(f"model setting {name} must be at least 1, got {getattr(self, name)}")
-        if self.ffn_mult < 0:
-            raise PushkinLMError(f"model setting ffn_mult must be 0 or more, got {self.ffn_mult}")
+        check(self, "model setting")
         if self.hidden_size % self.num_heads:
             raise PushkinLMError(
                 f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}"
             )
-        for name in ("dropout", "embed_dropout", "weight_drop"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise PushkinLMError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -67,8 +62,7 @@ class ModelConfig:
         names = {f.name for f in fields(cls)}
         if not isinstance(obj, dict) or not set(obj) <= names or "vocab_size" not in obj:
             raise PushkinLMError(f"model config must be a JSON object with keys among {sorted(names)}")
-        # Checkpoints written before keys were shifted hold attention with unshifted keys.
-        return cls(**{"shift_keys": False, **obj})
+        return cls(**obj)
 
 
 @dataclass
@@ -175,6 +169,8 @@ class FeedForward(nn.Module):
 class PushkinLM(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        if cfg.vocab_size is None:
+            raise PushkinLMError("the model config has no vocab_size; build the network for a vocabulary")
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
         # One nn.LSTM per layer, so that variational dropout can sit between layers and
@@ -191,10 +187,6 @@ class PushkinLM(nn.Module):
                 self.ffn = FeedForward(cfg)
         self.ln_out = nn.LayerNorm(cfg.hidden_size)
         self.head = nn.Linear(cfg.hidden_size, cfg.vocab_size)
-        # Logits are divided by this. Training leaves it at 1; afterwards it is fitted on held-out
-        # text (`evaluate.fit_temperature`), because a model that has begun to overfit is too sure
-        # of itself on text it has not seen. A buffer, so that checkpoints carry it with the weights.
-        self.register_buffer("calibration_temperature", torch.ones(()))
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -208,11 +200,6 @@ class PushkinLM(nn.Module):
             if module is not None:
                 out = module.proj if isinstance(module, CausalSelfAttention) else module.down
                 nn.init.normal_(out.weight, std=0.02)
-
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
-        # Checkpoints written before calibration hold no temperature: theirs is 1.
-        state_dict.setdefault(prefix + "calibration_temperature", torch.ones(()))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -239,7 +226,7 @@ class PushkinLM(nn.Module):
             x = x + attended
             if self.cfg.ffn_mult:
                 x = x + self.ffn(self.ln_ffn(x))
-        logits = self.head(self.ln_out(x)) / self.calibration_temperature
+        logits = self.head(self.ln_out(x))  # the network's own: calibration is the scorer's business
         return logits, ModelState(h, c, keys, values, pending_key)
 
     def _lstm_sequence(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -6,6 +6,7 @@ the log; there a line every `PLAIN_EVERY_S` seconds says the same, as nanoGPT's 
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -51,3 +52,16 @@ class Progress:
 
     def close(self) -> None:
         self.bar.close()
+
+
+def describe_evaluation(metrics: dict, elapsed_s: float, improved: bool) -> str:
+    """One log line of an evaluation: step, time, each score in nats and bits, the temperature."""
+    scores = [
+        f"{name.removesuffix('_nats_per_char')} {value:.4f} nats ({value / math.log(2):.3f} bits)"
+        for name, value in metrics.items()
+        if name.endswith("_nats_per_char")
+    ]
+    return (
+        f"step {metrics['step']:>6} | {elapsed_s / 60:5.1f} min | " + " | ".join(scores)
+        + f" | temperature {metrics['temperature']:.2f}" + (" | best" if improved else "")
+    )  # fmt: skip

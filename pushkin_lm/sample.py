@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from .decoder import Decoder
 from .errors import PushkinLMError
-from .memory import PROMPT_CHUNK
-from .model import ModelState, PushkinLM
+from .settings import MAX_SEED, check, setting
 from .vocab import CharVocab
 
 # Text starts after a poem boundary, so the model begins a fresh poem.
 POEM_BREAK = "\n\n</s>\n\n"
-MAX_SEED = 2**64 - 1  # torch's generators take seeds of up to 64 bits
 # Below this a temperature would overflow float32 logits: it means what 0 means, greedy.
 MIN_TEMPERATURE = torch.finfo(torch.float32).tiny
+
+
+@dataclass
+class SampleConfig:
+    max_tokens: int = setting(500, "new characters to write", minimum=0)
+    temperature: float = setting(
+        0.8, "divides the network's logits (not its calibration): 0 is greedy; higher is wilder", minimum=0
+    )
+    top_k: int | None = setting(None, "sample only from the k most likely characters", minimum=1)
+    top_p: float | None = setting(
+        None, "sample only from the smallest set with this much probability", above=0, maximum=1
+    )
+    seed: int | None = setting(
+        None, "random seed: the same seed gives the same text", minimum=0, maximum=MAX_SEED
+    )
+
+    def __post_init__(self) -> None:
+        check(self)
 
 
 def sample_next(
@@ -59,20 +75,6 @@ def start_context(vocab: CharVocab) -> str:
     return vocab.chars[-1]
 
 
-def check_sampling_args(temperature: float, top_k: int | None, top_p: float | None) -> None:
-    if not 0 <= temperature < math.inf:  # also refuses NaN
-        raise PushkinLMError(f"temperature must be 0 (greedy) or a finite number above it, got {temperature}")
-    if top_k is not None and top_k < 1:
-        raise PushkinLMError(f"top_k must be at least 1, got {top_k}")
-    if top_p is not None and not 0.0 < top_p <= 1.0:
-        raise PushkinLMError(f"top_p must be in (0, 1], got {top_p}")
-
-
-def check_seed(seed: int | None) -> None:
-    if seed is not None and not 0 <= seed <= MAX_SEED:
-        raise PushkinLMError(f"seed must be a whole number from 0 to 2**64 - 1, got {seed}")
-
-
 def check_prompt(vocab: CharVocab, prompt: str) -> None:
     """Refuse a prompt with characters the model has never seen, naming them."""
     unknown = vocab.unknown_chars(prompt)
@@ -83,53 +85,23 @@ def check_prompt(vocab: CharVocab, prompt: str) -> None:
         )
 
 
-def read_prompt(model: PushkinLM, vocab: CharVocab, text: str) -> tuple[Tensor, ModelState]:
-    """The logits after `text` and the state that continues it, reading `text` in chunks.
-
-    Each chunk carries the LSTM state and the attention cache on, exactly as generation does, so a
-    prompt of any length takes the memory of one chunk.
-    """
-    state = None
-    for start in range(0, len(text), PROMPT_CHUNK):
-        chunk = torch.tensor([vocab.encode(text[start : start + PROMPT_CHUNK])])
-        logits, state = model(chunk, state)
-    return logits[0, -1], state
-
-
 @torch.inference_mode()
 def generate(
-    model: PushkinLM,
-    vocab: CharVocab,
-    prompt: str = "",
-    max_new_chars: int = 500,
-    temperature: float = 0.8,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int | None = None,
-    decoder: Decoder | None = None,
+    decoder: Decoder, vocab: CharVocab, prompt: str = "", settings: SampleConfig | None = None
 ) -> Iterator[str]:
-    """Yield `max_new_chars` characters that continue `prompt`, one at a time.
+    """Yield `settings.max_tokens` characters that continue `prompt`, one at a time.
 
-    The prompt is read in chunks with carried state; after that each step feeds only the newest character to
-    `decoder`: the LSTM state and a bounded key/value cache carry the rest, so a character costs
-    the same however long the text already is. By default a `Decoder(model)` with int8 weights is
-    built; pass `Decoder(model, int8=False)` for the exact model, or one decoder to reuse across
-    calls (it restarts from the prompt's state each time).
+    The decoder reads the prompt, then each step feeds it only the newest character: the LSTM
+    state and a bounded key/value cache carry the rest, so a character costs the same however
+    long the text already is. A decoder may be reused: each call starts it afresh.
     """
-    check_sampling_args(temperature, top_k, top_p)
-    check_seed(seed)
+    settings = settings or SampleConfig()
     check_prompt(vocab, prompt)
     generator = torch.Generator()
-    generator.manual_seed(seed if seed is not None else torch.seed())
-    model.eval()
-    logits, state = read_prompt(model, vocab, start_context(vocab) + prompt)
-    # Sampling temperature is relative to the network's own logits, as the decoder gives them;
-    # the calibration temperature is for scoring unseen text.
-    logits = logits * model.calibration_temperature
-    decoder = decoder or Decoder(model)
-    decoder.start(state)
-    for _ in range(max_new_chars):
+    generator.manual_seed(settings.seed if settings.seed is not None else torch.seed())
+    logits = decoder.read(vocab.encode(start_context(vocab) + prompt))
+    for _ in range(settings.max_tokens):
         logits[0] = float("-inf")  # never emit the unknown-character slot
-        next_id = sample_next(logits, temperature, top_k, top_p, generator)
+        next_id = sample_next(logits, settings.temperature, settings.top_k, settings.top_p, generator)
         yield vocab.chars[next_id]
         logits = decoder.step(next_id)

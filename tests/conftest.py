@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from pushkin_lm.model import ModelConfig, PushkinLM
-from pushkin_lm.train import TrainConfig, train
+from pushkin_lm.recipe import TrainConfig
+from pushkin_lm.train import train
 from pushkin_lm.vocab import CharVocab
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +80,7 @@ def tiny_run_config(data: Path, out: Path, **overrides) -> TrainConfig:
         "warmup_iters": 5,
         "progress": False,
     }
-    return TrainConfig(data=str(data), out_dir=str(out), **{**settings, **overrides})
+    return TrainConfig(data=str(data), out=str(out), **{**settings, **overrides})
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +90,7 @@ def trained_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = root / "verse.txt"
     data.write_text(make_verse(), encoding="utf-8")
     cfg = tiny_run_config(data, root / "run", max_iters=60, batch_size=8, block_size=32, eval_interval=30)
-    train(cfg, TINY_MODEL, log=lambda *_: None)
+    train(cfg, ModelConfig(**TINY_MODEL), log=lambda *_: None)
     return root / "run"
 
 

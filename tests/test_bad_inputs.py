@@ -17,11 +17,12 @@ from safetensors.torch import load_file, save_file
 
 from pushkin_lm.checkpoint import SHIPPED, load_checkpoint
 from pushkin_lm.cli import evaluate_main, generate_main, train_main
+from pushkin_lm.decoder import Decoder
 from pushkin_lm.errors import PushkinLMError
 from pushkin_lm.model import ModelConfig
+from pushkin_lm.recipe import TrainConfig
 from pushkin_lm.run import RunLock
-from pushkin_lm.sample import generate, sample_next
-from pushkin_lm.train import TrainConfig
+from pushkin_lm.sample import SampleConfig, generate, sample_next
 from pushkin_lm.vocab import CharVocab
 
 MAINS = {"generate": generate_main, "evaluate": evaluate_main, "train": train_main}
@@ -165,7 +166,7 @@ CASES = {
         "generate",
         ["--checkpoint", "CK", "--temperature", "-1"],
         None,
-        "temperature must be 0",
+        "--temperature: must be a number of 0 or more",
     ),
     "temperature non-numeric": ("generate", ["--checkpoint", "CK", "--temperature", "hot"], None, "invalid"),
     "precision unknown": (
@@ -174,8 +175,8 @@ CASES = {
         None,
         "invalid choice: 'int4' (choose from 'int8', 'float32')",
     ),
-    "top_p zero": ("generate", ["--checkpoint", "CK", "--top_p", "0"], None, "top_p must be in (0, 1]"),
-    "top_p above 1": ("generate", ["--checkpoint", "CK", "--top_p", "1.5"], None, "top_p must be in (0, 1]"),
+    "top_p zero": ("generate", ["--checkpoint", "CK", "--top_p", "0"], None, "--top_p/--top-p: must be in (0, 1]"),
+    "top_p above 1": ("generate", ["--checkpoint", "CK", "--top_p", "1.5"], None, "--top_p/--top-p: must be in (0, 1]"),
     "top_k zero": ("generate", ["--checkpoint", "CK", "--top_k", "0"], None, "at least 1"),
     "num_samples zero": ("generate", ["--checkpoint", "CK", "--num_samples", "0"], None, "at least 1"),
     "prompt outside the vocabulary": (
@@ -215,19 +216,19 @@ CASES = {
         "train",
         ["--data", "W/verse.txt", "--out", "W/out", "--dropout", "1.5", "--max_iters", "1"],
         None,
-        "dropout must be in [0, 1)",
+        "--dropout: must be in [0, 1)",
     ),
     "weight drop out of range": (
         "train",
         ["--data", "W/verse.txt", "--out", "W/out", "--weight_drop", "1", "--max_iters", "1"],
         None,
-        "weight_drop must be in [0, 1)",
+        "--weight_drop/--weight-drop: must be in [0, 1)",
     ),
     "weight-average decay out of range": (
         "train",
         ["--data", "W/verse.txt", "--out", "W/out", "--ema_decay", "1", "--max_iters", "1"],
         None,
-        "ema_decay must be in [0, 1)",
+        "--ema_decay/--ema-decay: must be in [0, 1)",
     ),
     "out dir not writable": (
         "train",
@@ -441,7 +442,12 @@ API_CASES = {
     "vocabulary JSON without chars": lambda w: CharVocab.from_json({"letters": "abc"}),
     "model config with zero width": lambda w: ModelConfig(vocab_size=10, hidden_size=0),
     "sampling with top_p above 1": lambda w: list(
-        generate(load_checkpoint(w / "ck").model, load_checkpoint(w / "ck").vocab, "", 5, top_p=2.0)
+        generate(
+            Decoder(load_checkpoint(w / "ck").model),
+            load_checkpoint(w / "ck").vocab,
+            "",
+            SampleConfig(top_p=2.0),
+        )
     ),
     "training config with zero batch": lambda w: TrainConfig(batch_size=0),
 }

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from pushkin_lm import checkpoint as ckpt_mod
-from pushkin_lm.checkpoint import load_checkpoint, save_checkpoint
+from pushkin_lm.checkpoint import FORMAT_VERSION, load_checkpoint, read_config, save_checkpoint
 from pushkin_lm.data import read_text, split_train_val
 from pushkin_lm.errors import PushkinLMError
 from pushkin_lm.evaluate import score_ids
@@ -25,16 +25,29 @@ def test_round_trip_keeps_weights_config_vocab_and_meta(tiny_model, tmp_path):
     assert sorted(os.listdir(tmp_path / "ck")) == ["config.json", "model.safetensors"]
 
 
-def test_checkpoints_written_before_calibration_load_at_temperature_one(tiny_model, tmp_path):
+def test_the_calibration_temperature_travels_beside_the_weights(tiny_model, tmp_path):
     model, vocab = tiny_model
-    model.calibration_temperature.fill_(3.0)  # saved, then removed: the loaded 1 is the default
-    save_checkpoint(tmp_path / "ck", model, vocab, {})
+    save_checkpoint(tmp_path / "ck", model, vocab, {}, temperature=3.0)
+    assert load_checkpoint(tmp_path / "ck").temperature == 3.0
     weights_file = tmp_path / "ck" / "model.safetensors"
     weights = load_file(weights_file)
-    del weights["calibration_temperature"]
+    del weights["calibration_temperature"]  # as checkpoints written before calibration are
     save_file(weights, weights_file)
-    loaded = load_checkpoint(tmp_path / "ck")
-    assert loaded.model.calibration_temperature.item() == 1.0
+    assert load_checkpoint(tmp_path / "ck").temperature == 1.0
+
+
+def test_a_version_1_config_is_upgraded_in_one_place(tiny_model, tmp_path):
+    model, vocab = tiny_model
+    save_checkpoint(tmp_path / "ck", model, vocab, {"train_config": {"out_dir": "runs/x", "batch_size": 4}})
+    config = json.loads((tmp_path / "ck" / "config.json").read_text(encoding="utf-8"))
+    config["format_version"] = 1
+    del config["model"]["shift_keys"]
+    (tmp_path / "ck" / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    upgraded = read_config(tmp_path / "ck")
+    assert upgraded["format_version"] == FORMAT_VERSION == 2
+    assert upgraded["model"]["shift_keys"] is False  # written before keys were shifted
+    train = upgraded["meta"]["train_config"]
+    assert train == {"out": "runs/x", "batch_size": 4, "ema_decay": 0.0, "calib_fraction": 0.0}
 
 
 def test_a_training_out_folder_resolves_to_its_best_checkpoint(trained_dir):

@@ -10,7 +10,9 @@ import pytest
 from conftest import ROOT, TINY_FLAGS, run_script
 
 from pushkin_lm.checkpoint import load_checkpoint
-from pushkin_lm.cli import PRESETS, train_parser
+from pushkin_lm.cli import ArgumentParser
+from pushkin_lm.commands import train_flags
+from pushkin_lm.recipe import PRESETS
 
 
 def assert_one_line_error(result, *phrases):
@@ -99,11 +101,13 @@ def test_prompt_file_and_greedy(trained_dir, tmp_path):
 def test_float32_precision_samples_the_exact_trained_model(trained_dir):
     from pushkin_lm.checkpoint import load_checkpoint
     from pushkin_lm.decoder import Decoder
-    from pushkin_lm.sample import generate
+    from pushkin_lm.sample import SampleConfig, generate
 
     ckpt = load_checkpoint(trained_dir)
     exact = "".join(
-        generate(ckpt.model, ckpt.vocab, "мороз", 60, temperature=0, decoder=Decoder(ckpt.model, int8=False))
+        generate(
+            Decoder(ckpt.model, int8=False), ckpt.vocab, "мороз", SampleConfig(max_tokens=60, temperature=0)
+        )
     )
     flags = ["--checkpoint", str(trained_dir), "--prompt", "мороз", "--temperature", "0"]
     flags += ["--max_tokens", "60"]
@@ -139,7 +143,8 @@ def test_help_lists_both_spellings():
 
 @pytest.mark.parametrize("name", ["stateful", "bf16"])
 def test_yes_no_flags_take_every_spelling(name):
-    parser = train_parser()
+    parser = ArgumentParser(prog="train")
+    train_flags(parser)
     assert getattr(parser.parse_args([f"--{name}"]), name) is True
     for spelling in (f"--no-{name}", f"--no_{name}"):
         assert getattr(parser.parse_args([spelling]), name) is False

@@ -30,14 +30,6 @@ def test_float_steps_equal_the_model_over_the_whole_text(settings, prompt):
     assert torch.allclose(decode(model, x, prompt, int8=False), full[0, prompt:], atol=1e-5)
 
 
-def test_steps_give_the_network_logits_before_calibration():
-    model, x = make(), torch.randint(1, 20, (1, 12))
-    model.calibration_temperature.fill_(1.6)
-    with torch.no_grad():
-        calibrated, _ = model(x)
-    assert torch.allclose(decode(model, x, 3, int8=False), calibrated[0, 3:] * 1.6, atol=1e-5)
-
-
 def test_int8_steps_stay_close_to_float_and_keep_the_ranking():
     model, x = make(hidden_size=64, num_heads=4), torch.randint(1, 20, (1, 60))
     exact, quantized = decode(model, x, 3, int8=False), decode(model, x, 3, int8=True)
@@ -47,8 +39,14 @@ def test_int8_steps_stay_close_to_float_and_keep_the_ranking():
     assert not torch.equal(quantized, exact)  # the int8 path really is another computation
 
 
-def test_the_attention_cache_never_grows_past_the_window():
-    decoder = Decoder(make(attn_window=6), int8=False)
-    for i in range(50):
-        decoder.step(i % 20)
-    assert decoder.keys.shape[2] == 6 and decoder.values.shape[2] == 6
+def test_the_ring_buffer_overwrites_its_oldest_position():
+    decoder = Decoder(make(attn_window=6, shift_keys=False), int8=False)
+    decoder.read([1])  # one position cached in slot 0
+    for i in range(5):  # fill slots 1..5: the window of 6 is full
+        decoder.step(2 + i)
+    oldest = decoder.keys[:, :, 0].clone()
+    newest = decoder.keys[:, :, 5].clone()
+    decoder.step(9)  # the seventh position takes the slot of the first
+    assert not torch.equal(decoder.keys[:, :, 0], oldest)
+    assert torch.equal(decoder.keys[:, :, 5], newest)  # the rest stay where they were
+    assert decoder.seen == 7 and decoder.keys.shape[2] == 6

@@ -4,8 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from pushkin_lm.decoder import Decoder
-from pushkin_lm.evaluate import fit_temperature, score_ids, score_text
-from pushkin_lm.sample import generate, start_context
+from pushkin_lm.evaluate import char_losses, fit_temperature, score_ids, score_text
+from pushkin_lm.sample import SampleConfig, generate, start_context
 
 
 def test_score_equals_the_mean_cross_entropy_of_one_full_pass(tiny_model, verse):
@@ -49,16 +49,18 @@ def test_fitted_temperature_recovers_the_one_the_text_was_drawn_at(tiny_model):
         model.head.weight.mul_(30.0)  # peaky predictions, so that the temperature is well determined
         model.head.bias[0] = -1e4  # the sampler never draws the unknown slot; make it impossible
     context = start_context(vocab)
-    drawn = generate(model, vocab, "", 4000, temperature=1.7, seed=0, decoder=Decoder(model, int8=False))
+    drawn = generate(
+        Decoder(model, int8=False), vocab, "", SampleConfig(max_tokens=4000, temperature=1.7, seed=0)
+    )
     ids = torch.tensor(vocab.encode(context + "".join(drawn)))
     assert abs(fit_temperature(model, ids, min_stream=len(ids)) - 1.7) < 0.1
 
 
-def test_calibration_divides_the_logits(tiny_model, verse):
+def test_calibration_divides_the_logits_only_where_text_is_scored(tiny_model, verse):
     model, vocab = tiny_model
-    ids = torch.tensor([vocab.encode(verse[:50])])
+    ids = torch.tensor(vocab.encode(verse[:50]))
     with torch.no_grad():
-        plain, _ = model(ids)
-        model.calibration_temperature.fill_(2.5)
-        calibrated, _ = model(ids)
-    assert torch.allclose(calibrated, plain / 2.5)
+        logits, _ = model(ids[None, :-1])
+    expected = F.cross_entropy(logits[0] / 2.5, ids[1:]).item()
+    assert math.isclose(score_ids(model, ids, temperature=2.5), expected, rel_tol=1e-5)
+    assert math.isclose(char_losses(model, ids, 2.5).mean().item(), expected, rel_tol=1e-5)

@@ -10,9 +10,11 @@ import torch
 from conftest import ROOT, TINY_FLAGS, TINY_MODEL, run_script, tiny_run_config
 
 from pushkin_lm.checkpoint import load_checkpoint
-from pushkin_lm.train import TrainConfig, Trainer
+from pushkin_lm.model import ModelConfig
+from pushkin_lm.recipe import TrainConfig
+from pushkin_lm.train import Trainer
 
-SETTINGS = {**TINY_MODEL, "dropout": 0.2}  # dropout makes the RNG state matter
+SETTINGS = ModelConfig(**{**TINY_MODEL, "dropout": 0.2})  # dropout makes the RNG state matter
 
 
 def config(data, out, **kw) -> TrainConfig:
@@ -26,7 +28,7 @@ def test_stopping_and_resuming_gives_bit_identical_weights(tmp_path, verse_file,
     Trainer(config(verse_file, tmp_path / "straight", **recipe), SETTINGS, **quiet).run()
     Trainer(config(verse_file, tmp_path / "split", **recipe), SETTINGS, **quiet).run(stop_at=15)
     assert load_checkpoint(tmp_path / "split" / "last").meta["step"] == 15
-    Trainer(config(verse_file, tmp_path / "split", **recipe), SETTINGS, resume=True, **quiet).run()
+    Trainer.resume(tmp_path / "split", {}, **quiet).run()
 
     straight = load_checkpoint(tmp_path / "straight" / "last").model.state_dict()
     resumed = load_checkpoint(tmp_path / "split" / "last").model.state_dict()
@@ -34,7 +36,7 @@ def test_stopping_and_resuming_gives_bit_identical_weights(tmp_path, verse_file,
     # The point of the test: without restored state the weights would differ.
     fresh = Trainer(config(verse_file, tmp_path / "fresh", **recipe, seed=2), SETTINGS, **quiet)
     fresh.run()
-    assert not torch.equal(fresh.model.head.weight, straight["head.weight"])
+    assert not torch.equal(fresh.learner.saved_model.head.weight, straight["head.weight"])
 
 
 def test_resume_with_longer_max_iters_continues_the_count(tmp_path, verse_file):

@@ -4,7 +4,7 @@ import torch
 from pushkin_lm.decoder import Decoder
 from pushkin_lm.errors import PushkinLMError
 from pushkin_lm.memory import PROMPT_CHUNK
-from pushkin_lm.sample import generate, read_prompt, sample_next
+from pushkin_lm.sample import SampleConfig, generate, sample_next
 
 
 def test_temperature_zero_takes_the_argmax():
@@ -41,43 +41,36 @@ def test_draws_follow_the_softmax_distribution():
     assert torch.allclose(counts / 20_000, probs, atol=0.012)
 
 
+def text_of(model, vocab, prompt: str = "", decoder: Decoder | None = None, **settings) -> str:
+    return "".join(generate(decoder or Decoder(model), vocab, prompt, SampleConfig(**settings)))
+
+
 def test_generation_streams_exactly_max_new_chars(tiny_model):
     model, vocab = tiny_model
-    chars = list(generate(model, vocab, "луна", 37, seed=1))
+    chars = list(generate(Decoder(model), vocab, "луна", SampleConfig(max_tokens=37, seed=1)))
     assert len(chars) == 37 and all(c in vocab for c in chars)
 
 
 def test_same_seed_same_text_and_other_seed_other_text(tiny_model):
     model, vocab = tiny_model
-    text = lambda seed: "".join(generate(model, vocab, "", 80, temperature=1.0, seed=seed))  # noqa: E731
+    text = lambda seed: text_of(model, vocab, max_tokens=80, temperature=1.0, seed=seed)  # noqa: E731
     assert text(3) == text(3)
     assert text(3) != text(4)
-
-
-def test_sampling_temperature_is_relative_to_the_network_not_its_calibration(tiny_model):
-    model, vocab = tiny_model
-    text = lambda temperature: "".join(  # noqa: E731
-        generate(model, vocab, "луна", 80, temperature=temperature, seed=3)
-    )
-    uncalibrated, hotter = text(0.8), text(0.8 * 3.0)
-    model.calibration_temperature.fill_(3.0)
-    assert text(0.8) == uncalibrated != hotter  # calibration changes scores, not samples
 
 
 def test_a_reused_decoder_restarts_cleanly_for_each_text(tiny_model):
     model, vocab = tiny_model
     decoder = Decoder(model)
-    fresh = ["".join(generate(model, vocab, p, 60, temperature=1.0, seed=5)) for p in ("луна", "")]
-    reused = [
-        "".join(generate(model, vocab, p, 60, temperature=1.0, seed=5, decoder=decoder)) for p in ("луна", "")
-    ]
+    settings = {"max_tokens": 60, "temperature": 1.0, "seed": 5}
+    fresh = [text_of(model, vocab, p, **settings) for p in ("луна", "")]
+    reused = [text_of(model, vocab, p, decoder, **settings) for p in ("луна", "")]
     assert reused == fresh
 
 
 def test_greedy_generation_matches_argmax_of_full_recomputation(tiny_model):
     model, vocab = tiny_model
     prompt = "мороз"
-    out = "".join(generate(model, vocab, prompt, 30, temperature=0, decoder=Decoder(model, int8=False)))
+    out = text_of(model, vocab, prompt, Decoder(model, int8=False), max_tokens=30, temperature=0)
     from pushkin_lm.sample import start_context
 
     ids = torch.tensor([vocab.encode(start_context(vocab) + prompt + out)])
@@ -91,29 +84,29 @@ def test_greedy_generation_matches_argmax_of_full_recomputation(tiny_model):
 def test_prompt_with_unknown_characters_is_a_clear_error(tiny_model):
     model, vocab = tiny_model
     with pytest.raises(PushkinLMError, match="does not know: 'QZ'"):
-        list(generate(model, vocab, "луна QZ", 5))
+        text_of(model, vocab, "луна QZ", max_tokens=5)
 
 
 @pytest.mark.parametrize(
     "kw", [{"temperature": -0.1}, {"top_p": 0.0}, {"top_p": 1.5}, {"top_k": 0}, {"temperature": float("nan")}]
 )
-def test_bad_sampling_settings_are_refused(tiny_model, kw):
-    model, vocab = tiny_model
+def test_bad_sampling_settings_are_refused(kw):
     with pytest.raises(PushkinLMError):
-        list(generate(model, vocab, "", 5, **kw))
+        SampleConfig(max_tokens=5, **kw)
 
 
 def test_unknown_slot_is_never_emitted(tiny_model):
     model, vocab = tiny_model
     model.head.bias.data[0] = 100.0  # make the unknown slot overwhelmingly likely
-    assert "\ufffd" not in "".join(generate(model, vocab, "", 50, temperature=1.0, seed=0))
+    assert "\ufffd" not in text_of(model, vocab, max_tokens=50, temperature=1.0, seed=0)
 
 
 def test_a_prompt_is_read_in_chunks_exactly_as_in_one_pass(tiny_model, verse):
     model, vocab = tiny_model
     prompt = (verse * 3)[: 2 * PROMPT_CHUNK + 37]  # three chunks, far beyond the window of 12
-    logits, state = read_prompt(model, vocab, prompt)
-    whole_logits, whole_state = model(torch.tensor([vocab.encode(prompt)]))
-    torch.testing.assert_close(logits, whole_logits[0, -1], atol=1e-5, rtol=1e-5)
-    for name, value in vars(whole_state).items():
-        torch.testing.assert_close(getattr(state, name), value, atol=1e-5, rtol=1e-5)
+    decoder = Decoder(model, int8=False)
+    with torch.no_grad():
+        whole, _ = model(torch.tensor([vocab.encode(prompt + "а")]))
+    torch.testing.assert_close(decoder.read(vocab.encode(prompt)), whole[0, -2], atol=1e-5, rtol=1e-5)
+    # The state the chunks carried on continues the text exactly.
+    torch.testing.assert_close(decoder.step(vocab.encode("а")[0]), whole[0, -1], atol=1e-5, rtol=1e-5)

@@ -1,0 +1,141 @@
+"""The training recipe: its settings, named presets, what a resumed run may change, and the
+pieces of the optimisation (learning-rate schedule, weight average, optimizer)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .device import DEVICES, usable_cores
+from .errors import PushkinLMError
+from .model import ModelConfig, PushkinLM
+from .settings import MAX_SEED, check, setting
+
+
+@dataclass
+class TrainConfig:
+    data: str | None = setting(None, "text file, or folder holding train.txt (default: the Hub dataset)")
+    out: str = setting("out", "run folder: checkpoints best/ and last/, log.jsonl")
+    val_fraction: float = setting(0.1, "share of the text, at its end, that validates", minimum=0, below=1)
+    calib_fraction: float = setting(
+        0.05, "share of the training split, at its end, held out to fit the output temperature; 0 = none",
+        minimum=0, below=1,
+    )  # fmt: skip
+    batch_size: int = setting(32, "parallel lanes of text per step", minimum=1)
+    block_size: int = setting(128, "characters per training window", minimum=1)
+    max_iters: int = setting(100_000, "stop after this many steps", minimum=1)
+    max_minutes: float | None = setting(10.0, "stop after so many minutes; the schedule spans them", above=0)
+    learning_rate: float = setting(2e-3, "peak learning rate of AdamW", above=0)
+    min_lr: float = setting(1e-4, "learning rate at the end of the cosine decay", minimum=0)
+    warmup_iters: int = setting(100, "steps of linear warmup", minimum=0)
+    weight_decay: float = setting(0.1, "AdamW weight decay of the weight matrices", minimum=0)
+    grad_clip: float = setting(1.0, "largest gradient norm", above=0)
+    ema_decay: float = setting(
+        0.99, "evaluate and save a moving average of the weights, about 1/(1 - decay) steps long; 0 = off",
+        minimum=0, below=1,
+    )  # fmt: skip
+    eval_interval: int = setting(250, "steps between validation runs", minimum=1)
+    bf16: bool | None = setting(None, "bfloat16 autocast in training (unset: where the CPU has it natively)")
+    stateful: bool = setting(
+        True, "carry LSTM state and attention cache across consecutive windows; --no-stateful: random windows"
+    )
+    seed: int = setting(1337, "random seed for initialisation and batches", minimum=0, maximum=MAX_SEED)
+    threads: int | None = setting(None, "CPU threads for torch (default: torch's choice)", minimum=1)
+    device: str = setting("auto", "where to train: auto is CUDA, then MPS, then the CPU", choices=DEVICES)
+    progress: bool = setting(True, "a progress bar on a terminal, plain progress lines elsewhere")
+
+    def __post_init__(self) -> None:
+        check(self)
+        if self.min_lr > self.learning_rate:
+            raise PushkinLMError(f"min_lr {self.min_lr} must not exceed learning_rate {self.learning_rate}")
+        if self.threads is not None and self.threads > usable_cores():
+            raise PushkinLMError(
+                f"threads must be from 1 to the {usable_cores()} CPU cores this process may use, "
+                f"got {self.threads}; more threads than cores makes every step many times slower"
+            )
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # A couple of minutes on 2 CPU cores: for trying things out and for tests.
+    "small": {"hidden_size": 256, "num_layers": 1, "embed_dim": 64, "max_minutes": 2.0, "eval_interval": 100},
+    "default": {},
+    # The recipe of the shipped checkpoint: about an hour on 2 CPU cores. The schedule counts
+    # steps, so a slower machine trains the same model, only later (docs/results.md).
+    "shipped": {"embed_dropout": 0.1, "max_iters": 8000, "max_minutes": 150.0, "eval_interval": 500},
+}
+
+# What a resumed run may change: these leave the recipe alone (device and threads change only
+# floating-point rounding; another --data must hold the same characters).
+RESUMABLE = ("max_iters", "max_minutes", "eval_interval", "threads", "data", "device", "progress")
+
+
+def new_run(preset: str, given: dict[str, Any]) -> tuple[TrainConfig, ModelConfig]:
+    """The settings of a new run: the preset's, overridden by those given."""
+    chosen = {**PRESETS[preset], **given}
+    return _pick(TrainConfig, chosen), _pick(ModelConfig, chosen)
+
+
+def resumed_run(saved: dict[str, Any], model: ModelConfig, given: dict[str, Any]) -> TrainConfig:
+    """The settings a resumed run continues with: the saved ones, with only RESUMABLE ones changed."""
+    for name, value in given.items():
+        if hasattr(model, name) and getattr(model, name) != value:
+            raise PushkinLMError(
+                f"the run was trained with other model settings ({name}: {getattr(model, name)} there, "
+                f"{value} now); resume without changing model-size flags, or start a new run with --overwrite"
+            )
+    names = {f.name for f in fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in saved.items() if k in names})
+    changed = [k for k in names if k in given and k not in RESUMABLE and given[k] != getattr(cfg, k)]
+    if changed:
+        raise PushkinLMError(
+            f"--{changed[0]} cannot change when resuming; drop it, or start a new run with --overwrite"
+        )
+    return replace(cfg, **{k: v for k, v in given.items() if k in RESUMABLE})
+
+
+def _pick(cls: type, values: dict[str, Any]) -> Any:
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def learning_rate_at(cfg: TrainConfig, step: int, progress: float) -> float:
+    """Linear warmup over `warmup_iters` steps, then cosine decay to `min_lr` as progress -> 1."""
+    if step < cfg.warmup_iters:
+        return cfg.learning_rate * (step + 1) / cfg.warmup_iters
+    cosine = 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    return cfg.min_lr + cosine * (cfg.learning_rate - cfg.min_lr)
+
+
+def ema_update(decay: float) -> Callable[[list[Tensor], list[Tensor], Tensor], None]:
+    """AveragedModel's update rule: an exponential moving average whose horizon grows to `decay`'s.
+
+    After n updates the average keeps (1 + n) / (10 + n) of itself, so early on it spans about the
+    last tenth of the run and never holds on to the random initial weights; later it spans about
+    1 / (1 - decay) steps. Averaging smooths out the noise of the last steps, which on this small
+    corpus is worth more than the steps themselves (docs/experiments.md, round 5).
+    """
+
+    @torch.no_grad()
+    def update(averaged: list[Tensor], current: list[Tensor], num_updates: Tensor) -> None:
+        n = float(num_updates)
+        torch._foreach_lerp_(averaged, current, 1.0 - min(decay, (1 + n) / (10 + n)))
+
+    return update
+
+
+def make_optimizer(model: PushkinLM, cfg: TrainConfig) -> torch.optim.AdamW:
+    # Decay weight matrices only; biases and LayerNorm gains are not decayed.
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, 0.99))
