@@ -1,5 +1,6 @@
 """The real command-line scripts, run as a user runs them."""
 
+import dataclasses
 import json
 import math
 import signal
@@ -10,9 +11,11 @@ import pytest
 from conftest import ROOT, TINY_FLAGS, run_script
 
 from pushkin_lm.checkpoint import load_checkpoint
-from pushkin_lm.cli import ArgumentParser
+from pushkin_lm.cli import ArgumentParser, main
 from pushkin_lm.commands import train_flags
-from pushkin_lm.recipe import PRESETS
+from pushkin_lm.model import ModelConfig
+from pushkin_lm.recipe import PRESETS, TrainConfig
+from pushkin_lm.sample import SampleConfig
 
 
 def assert_one_line_error(result, *phrases):
@@ -247,3 +250,29 @@ def test_calibration_flag_sets_the_held_out_share_and_the_temperature(tmp_path, 
     assert meta["train_config"]["calib_fraction"] == float(fraction)
     assert (meta["temperature"] == 1.0) == (fraction == "0")  # no held-out text: nothing to fit
     assert "calibration" in result.stdout  # the log names the held-out share
+
+
+def test_one_command_with_a_subcommand_each(trained_dir, verse_file, capsys):
+    with pytest.raises(SystemExit) as shown:
+        main(["--help"])
+    listed = capsys.readouterr().out
+    assert shown.value.code == 0 and all(command in listed for command in ("train", "generate", "evaluate"))
+    assert main(["generate", "--checkpoint", str(trained_dir), "--max_tokens", "20", "--seed", "1"]) == 0
+    assert len(capsys.readouterr().out) == 21
+    assert main(["evaluate", "--data", str(verse_file), "--checkpoint", str(trained_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["chars"] > 0
+    with pytest.raises(SystemExit) as refused:
+        main(["generate", "--top_k", "0"])
+    assert refused.value.code == 2 and "pushkin-lm generate: error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("config", [TrainConfig, ModelConfig, SampleConfig])
+def test_every_setting_is_a_flag_whose_help_shows_its_default(config):
+    command = "generate" if config is SampleConfig else "train"
+    shown = " ".join(run_script(command, "--help").stdout.split())  # unwrapped
+    for field in dataclasses.fields(config):
+        if not field.metadata["flag"]:
+            continue
+        assert f"--{field.name}" in shown
+        if field.default is not None:
+            assert f"(default: {field.default})" in shown, field.name
