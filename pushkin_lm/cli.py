@@ -1,5 +1,5 @@
-"""The command line: `pushkin-lm train|generate|evaluate`, and the same commands as
-`pushkin-lm-train`, `pushkin-lm-generate`, `pushkin-lm-evaluate` and `python code/*.py`.
+"""The command line: `pushkin-lm train|generate|evaluate|plot|attention|scan`; the first three
+also as `pushkin-lm-train`, `pushkin-lm-generate`, `pushkin-lm-evaluate` and `python code/*.py`.
 
 Each command parses its flags with argparse and calls the library (`commands.py`); a
 `PushkinLMError`, or output that cannot be written, becomes one line on stderr and exit status 2.
@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from . import commands
+from . import commands, tools
 from .errors import PushkinLMError, TrainingInterrupted
 
 Command = Callable[[argparse.Namespace], None]
@@ -32,6 +32,21 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command, st
         commands.evaluate_flags,
         commands.evaluate,
         "Score a text file with a model: nats and bits per character over the whole file.",
+    ),
+    "plot": (
+        tools.plot_flags,
+        tools.plot,
+        "Draw a training run's curves: nats/char against steps and against time, the best marked.",
+    ),
+    "attention": (
+        tools.attention_flags,
+        tools.attention,
+        "Draw what each attention head of a model looks at over a line of verse, as a heat-map.",
+    ),
+    "scan": (
+        tools.scan_flags,
+        tools.scan,
+        "Scan verse: stresses, syllables, meter and rhyme letters of each line, stanza by stanza.",
     ),
 }
 
@@ -80,7 +95,7 @@ def _command_main(name: str) -> Callable[[Sequence[str] | None], int]:
     return run
 
 
-train_main, generate_main, evaluate_main = (_command_main(name) for name in COMMANDS)
+train_main, generate_main, evaluate_main = (_command_main(name) for name in ("train", "generate", "evaluate"))
 
 
 def _run(command: Command, prog: str, args: argparse.Namespace) -> int:

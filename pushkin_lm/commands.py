@@ -59,6 +59,18 @@ def train(args: argparse.Namespace) -> None:
         train_cfg, model_cfg = new_run(args.preset, settings)
         trainer = Trainer(train_cfg, model_cfg, overwrite=args.overwrite)
     trainer.run()
+    _draw_curves(trainer.out)
+
+
+def _draw_curves(run: Path) -> None:
+    """Every run ends with a picture of its curves; one that cannot be drawn is not an error."""
+    from .plot import plot_training_curves
+    from .tools import CURVES_PNG
+
+    try:
+        print(f"curves: {plot_training_curves(run, run / CURVES_PNG)}")
+    except PushkinLMError as err:
+        print(f"no curves drawn: {err}", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- generate

@@ -175,8 +175,18 @@ CASES = {
         None,
         "invalid choice: 'int4' (choose from 'int8', 'float32')",
     ),
-    "top_p zero": ("generate", ["--checkpoint", "CK", "--top_p", "0"], None, "--top_p/--top-p: must be in (0, 1]"),
-    "top_p above 1": ("generate", ["--checkpoint", "CK", "--top_p", "1.5"], None, "--top_p/--top-p: must be in (0, 1]"),
+    "top_p zero": (
+        "generate",
+        ["--checkpoint", "CK", "--top_p", "0"],
+        None,
+        "--top_p/--top-p: must be in (0, 1]",
+    ),
+    "top_p above 1": (
+        "generate",
+        ["--checkpoint", "CK", "--top_p", "1.5"],
+        None,
+        "--top_p/--top-p: must be in (0, 1]",
+    ),
     "top_k zero": ("generate", ["--checkpoint", "CK", "--top_k", "0"], None, "at least 1"),
     "num_samples zero": ("generate", ["--checkpoint", "CK", "--num_samples", "0"], None, "at least 1"),
     "prompt outside the vocabulary": (

@@ -1,0 +1,37 @@
+"""Russian verse analysis: syllables, word stress, meter, rhyme.
+
+    scan_line("Мой дядя самых честных правил")  # LineScan(..., syllables=9, meter='iamb', feet=4,
+                                                #          ending='feminine')
+    fits_meter(line, "iamb", 4)                  # fast check for a generator's candidate lines
+    rhyme_scheme(quatrain)                       # "AbAb"
+    scan_text(text).to_dict()                    # {"stanzas": [...], "summary": {...}}
+
+The prosody rules are in the docstrings of `stress` (word stress), `meter` (meter, feet, endings)
+and `rhyme` (rhyme keys). The stress model, silero-stress, loads on first use, not at import.
+"""
+
+from .meter import METERS, LineScan, fits_meter, scan_line
+from .rhyme import rhyme_key, rhyme_letters, rhyme_scheme, rhymes
+from .stanza import LineReport, StanzaScan, TextScan, scan_stanza, scan_text, split_stanzas
+from .stress import model_load_seconds, prefetch, vowel_count, word_stress
+
+__all__ = [
+    "METERS",
+    "LineReport",
+    "LineScan",
+    "StanzaScan",
+    "TextScan",
+    "fits_meter",
+    "model_load_seconds",
+    "prefetch",
+    "rhyme_key",
+    "rhyme_letters",
+    "rhyme_scheme",
+    "rhymes",
+    "scan_line",
+    "scan_stanza",
+    "scan_text",
+    "split_stanzas",
+    "vowel_count",
+    "word_stress",
+]
