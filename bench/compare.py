@@ -1,6 +1,7 @@
 """pushkin-lm against its ablation and a nanoGPT-style baseline, each for the same wall-clock budget.
 
     python bench/compare.py --minutes 10 [--data ../shared/data/pushkin_new/train.txt]
+        [--only a b c d] [--set NAME=VALUE ...] [--json_out FILE] [--render FILE]
 
 Trains, one after the other on the standard split (first 90 % trains, last 10 % validates):
   (a) pushkin-lm's default configuration, exactly as `python code/train.py` trains it,
@@ -21,6 +22,7 @@ import json
 import math
 import sys
 import tempfile
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -30,7 +32,8 @@ from pushkin_lm.checkpoint import load_checkpoint  # noqa: E402
 from pushkin_lm.data import read_text, split_train_val  # noqa: E402
 from pushkin_lm.evaluate import score_ids  # noqa: E402
 from pushkin_lm.model import ModelConfig, PushkinLM  # noqa: E402
-from pushkin_lm.train import TrainConfig, train  # noqa: E402
+from pushkin_lm.recipe import TrainConfig, new_run  # noqa: E402
+from pushkin_lm.train import train  # noqa: E402
 from pushkin_lm.vocab import CharVocab  # noqa: E402
 
 from corpus import DEFAULT_DATA, VAL_FRACTION  # noqa: E402
@@ -46,32 +49,30 @@ def pushkin_flops_per_char(cfg: ModelConfig, block_size: int) -> float:
     return 6 * weights + attention
 
 
-def run_pushkin(
-    data: Path, minutes: float, val_ids: torch.Tensor, vocab_size: int, settings: dict, keep: Path | None
-) -> dict:
-    """Train pushkin-lm with the default recipe and these model settings; keep its run in `keep`."""
+def run_pushkin(args: argparse.Namespace, val_ids: torch.Tensor, settings: dict) -> dict:
+    """Train pushkin-lm with the default recipe and these settings (over the --set ones) for
+    --minutes on --data; keep its run under --keep."""
     with tempfile.TemporaryDirectory() as scratch:
         name = "-".join(f"{k}={v}" for k, v in settings.items()) or "default"
-        out = keep / name if keep else Path(scratch)
-        # The CPU, as the GPT row uses: the comparison is per CPU-minute even where a GPU is present.
-        cfg = TrainConfig(data=str(data), out_dir=str(out), max_minutes=minutes, progress=False, device="cpu")
-        result = train(cfg, settings, log=lambda *_: None, overwrite=True)
+        out = args.keep / name if args.keep else Path(scratch)
+        # The settings a new `python code/train.py` run gets, on the CPU, as the GPT row uses:
+        # the comparison is per CPU-minute even where a GPU is present.
+        fixed = {"data": str(args.data), "out": str(out), "max_minutes": args.minutes, "device": "cpu"}
+        cfg, model_cfg = new_run("default", {**args.set, **settings, **fixed, "progress": False})
+        result = train(cfg, model_cfg, log=lambda *_: None, overwrite=True)
         best = load_checkpoint(out / "best")
-        temperature = best.model.calibration_temperature.item()
-        best.model.calibration_temperature.fill_(1.0)  # what calibration adds, on the same weights
-        uncalibrated = score_ids(best.model, val_ids)
-    model_cfg = ModelConfig(vocab_size=vocab_size, **settings)
+        uncalibrated = score_ids(best.model, val_ids)  # what calibration adds, on the same weights
     return {
-        "params": PushkinLM(model_cfg).num_params(),
+        "params": best.model.num_params(),
         "iterations": result["steps"],
         "chars_seen": result["steps"] * cfg.batch_size * cfg.block_size,
         "train_seconds": result["train_seconds"],
         "train_nats_per_char": result["train_nats_per_char"],
         "val_nats_per_char": result["best_val_nats_per_char"],  # the checkpoint training keeps
         "final_val_nats_per_char": result["val_nats_per_char"],
-        "temperature": temperature,  # fitted on the calibration slice held out from training
+        "temperature": best.temperature,  # fitted on the calibration slice held out from training
         "uncalibrated_val_nats_per_char": uncalibrated,
-        "flops_per_char": pushkin_flops_per_char(model_cfg, cfg.block_size),
+        "flops_per_char": pushkin_flops_per_char(best.model.cfg, cfg.block_size),
     }
 
 
@@ -97,7 +98,18 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def setting(item: str) -> tuple[str, object]:
+    """`NAME=VALUE` of --set, the value read as JSON where it is JSON (64, 0.1, false), else a string."""
+    name, sep, value = item.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {item!r}")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock training budget per model")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the corpus text file")
@@ -105,7 +117,25 @@ def main() -> None:
     parser.add_argument("--only", choices=["a", "b", "c", "d"], nargs="*", help="run only these rows")
     parser.add_argument("--keep", type=Path, help="keep the pushkin-lm runs' checkpoints under this folder")
     parser.add_argument("--render", type=Path, help="only print the table of an earlier run's JSON")
+    parser.add_argument(
+        "--set",
+        type=setting,
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="training or model settings of every pushkin-lm row (e.g. hidden_size=64); a row's own win",
+    )
+    parser.add_argument("--peak_gflops", type=float, help="the matmul peak for MFU (default: measured)")
     args = parser.parse_args()
+    args.set = dict(args.set)
+    unknown = set(args.set) - {f.name for cls in (TrainConfig, ModelConfig) for f in fields(cls)}
+    if unknown:
+        parser.error(f"--set: no training or model setting is named {', '.join(sorted(unknown))}")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     if args.render:
         print(table(json.loads(args.render.read_text())))
         return
@@ -113,10 +143,10 @@ def main() -> None:
     text = read_text(args.data)
     vocab = CharVocab.build(text)
     train_ids, val_ids = split_train_val(torch.tensor(vocab.encode(text)), VAL_FRACTION)
-    peak = peak_gflops() * 1e9
+    peak = (args.peak_gflops or peak_gflops()) * 1e9
 
     def pushkin(settings: dict) -> dict:
-        return run_pushkin(args.data, args.minutes, val_ids, len(vocab), settings, args.keep)
+        return run_pushkin(args, val_ids, settings)
 
     runs = {
         "a": ("pushkin-lm default (LSTM + attention)", lambda: pushkin({})),

@@ -23,7 +23,7 @@ import torch
 from pushkin_lm.checkpoint import load_checkpoint
 from pushkin_lm.data import read_text, split_train_val
 from pushkin_lm.decoder import Decoder
-from pushkin_lm.sample import generate, sample_next, start_context
+from pushkin_lm.sample import SampleConfig, generate, sample_next, start_context
 
 from corpus import DEFAULT_DATA, VAL_FRACTION
 
@@ -31,7 +31,9 @@ from corpus import DEFAULT_DATA, VAL_FRACTION
 def incremental_chars_per_second(model, vocab, chars: int, int8: bool) -> float:
     start = time.perf_counter()  # building the decoder (int8 packing) counts as generation time
     decoder = Decoder(model, int8=int8)
-    produced = sum(1 for _ in generate(model, vocab, "", chars, temperature=0.8, seed=0, decoder=decoder))
+    produced = sum(
+        1 for _ in generate(decoder, vocab, "", SampleConfig(max_tokens=chars, temperature=0.8, seed=0))
+    )
     return produced / (time.perf_counter() - start)
 
 

@@ -1,20 +1,29 @@
 """A small character-level GPT in the style of nanoGPT's CPU recipe: the transformer baseline.
 
 4 layers, 4 heads, 128 wide, block 64, batch 12, AdamW, no dropout -- what nanoGPT suggests for a
-CPU. It has its own short training loop, as nanoGPT does; `bench/compare.py` runs it.
+CPU. It has its own short training loop, as nanoGPT does; `bench/compare.py` runs it as row (c),
+and it runs alone on the standard split too:
+
+    python bench/gpt.py [--minutes 10] [--data train.txt] [--json]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pushkin_lm.data import random_windows
+from pushkin_lm.data import random_windows, read_text, split_train_val
+from pushkin_lm.vocab import CharVocab
+
+from corpus import DEFAULT_DATA, VAL_FRACTION
 
 
 @dataclass
@@ -136,3 +145,27 @@ def train_gpt(
         "val_nats_per_char": score_sliding(model, val_ids),
         "flops_per_char": model.flops_per_char(),
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock training budget")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the corpus text file")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    text = read_text(args.data)
+    vocab = CharVocab.build(text)
+    train_ids, val_ids = split_train_val(torch.tensor(vocab.encode(text)), VAL_FRACTION)
+    result = train_gpt(train_ids, val_ids, len(vocab), args.minutes)
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(
+        f"char GPT, {result['params']:,} params, {result['iterations']:,} steps in "
+        f"{result['train_seconds']:.0f} s: train {result['train_nats_per_char']:.4f}, "
+        f"val {result['val_nats_per_char']:.4f} nats/char"
+    )
+
+
+if __name__ == "__main__":
+    main()

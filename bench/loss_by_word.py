@@ -19,6 +19,7 @@ import re
 import torch
 import torch.nn.functional as F
 
+from pushkin_lm import evaluate
 from pushkin_lm.checkpoint import load_checkpoint
 from pushkin_lm.data import read_text, split_train_val
 from pushkin_lm.model import PushkinLM
@@ -29,27 +30,23 @@ WORD = re.compile(r"[а-яёА-ЯЁ]+")
 
 
 def char_losses(
-    model: PushkinLM, ids: torch.Tensor, chunk_size: int = 1024, adapt_lr: float = 0.0
+    model: PushkinLM, ids: torch.Tensor, temperature: float, chunk_size: int = 1024, adapt_lr: float = 0.0
 ) -> torch.Tensor:
-    """The loss of each of `ids[1:]`, read as one stream in chunks with carried state.
+    """The calibrated loss of each of `ids[1:]`, read as one stream in chunks with carried state.
 
     With `adapt_lr` > 0 this is dynamic evaluation (Krause et al., 2018): after scoring a chunk
     the model takes one Adam step on it, so each chunk is predicted by a model that has read all
     the text before it, and no character is learnt from before it is scored.
     """
-    model.eval()
-    optimizer = torch.optim.Adam(model.parameters(), lr=adapt_lr) if adapt_lr else None
-    losses, state = [], None
-    for start in range(0, len(ids) - 1, chunk_size):
-        inputs, targets = ids[start : start + chunk_size + 1][:-1], ids[start + 1 : start + chunk_size + 1]
-        with torch.set_grad_enabled(optimizer is not None):
-            logits, state = model(inputs[None], state)
-            loss = F.cross_entropy(logits[0], targets, reduction="none")
-        if optimizer is not None:
-            optimizer.zero_grad()
-            loss.mean().backward()
-            optimizer.step()
-            state = state.detach()
+    if not adapt_lr:
+        return evaluate.char_losses(model, ids, temperature, max_streams=1, chunk_size=chunk_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=adapt_lr)
+    losses = []
+    for logits, targets in evaluate.predictions(model, ids, max_streams=1, chunk_size=chunk_size, grad=True):
+        loss = F.cross_entropy(logits[0] / temperature, targets[0], reduction="none")
+        optimizer.zero_grad()
+        loss.mean().backward()
+        optimizer.step()  # before the next chunk is read
         losses.append(loss.detach())
     return torch.cat(losses)
 
@@ -60,6 +57,25 @@ def char_kinds(text: str, known_words: set[str]) -> list[str]:
         kind = "known" if match.group().lower() in known_words else "new"
         kinds[match.start() : match.end()] = [kind] * len(match.group())
     return kinds
+
+
+def breakdown(losses: torch.Tensor, kinds: list[str]) -> dict:
+    """The loss split by kind of character, and what the mean would be if new words cost as known ones."""
+    rows, masks = {}, {}
+    for kind in ("known", "new", "other"):
+        mask = masks[kind] = torch.tensor([k == kind for k in kinds])
+        rows[kind] = {
+            "chars": int(mask.sum()),
+            "share_of_chars": float(mask.float().mean()),
+            "nats_per_char": float(losses[mask].mean()),
+            "share_of_loss": float(losses[mask].sum() / losses.sum()),
+        }
+    floor = losses.clone()
+    floor[masks["new"]] = rows["known"]["nats_per_char"]
+    return {
+        "by_kind": rows,
+        "if_new_words_cost_as_much_as_known": float(floor.mean()),
+    }
 
 
 def main() -> None:
@@ -79,26 +95,11 @@ def main() -> None:
     ckpt = load_checkpoint(args.checkpoint)
     train, val = split_train_val(read_text(args.data), VAL_FRACTION)
     chunk_size = 64 if args.adapt_lr else 1024  # adapting often is what makes it pay
-    losses = char_losses(ckpt.model, torch.tensor(ckpt.vocab.encode(val)), chunk_size, args.adapt_lr)
+    ids = torch.tensor(ckpt.vocab.encode(val))
+    losses = char_losses(ckpt.model, ids, ckpt.temperature, chunk_size, args.adapt_lr)
     kinds = char_kinds(val, {w.lower() for w in WORD.findall(train)})[1:]  # the predicted ones
 
-    rows, masks = {}, {}
-    for kind in ("known", "new", "other"):
-        mask = masks[kind] = torch.tensor([k == kind for k in kinds])
-        rows[kind] = {
-            "chars": int(mask.sum()),
-            "share_of_chars": float(mask.float().mean()),
-            "nats_per_char": float(losses[mask].mean()),
-            "share_of_loss": float(losses[mask].sum() / losses.sum()),
-        }
-    floor = losses.clone()
-    floor[masks["new"]] = rows["known"]["nats_per_char"]
-    result = {
-        "nats_per_char": float(losses.mean()),
-        "adapt_lr": args.adapt_lr,
-        "by_kind": rows,
-        "if_new_words_cost_as_much_as_known": float(floor.mean()),
-    }
+    result = {"nats_per_char": float(losses.mean()), "adapt_lr": args.adapt_lr, **breakdown(losses, kinds)}
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -106,7 +107,7 @@ def main() -> None:
     print(f"validation, {reading}: {result['nats_per_char']:.4f} nats/char over {len(losses):,} characters")
     print("| characters of | count | share | nats/char | share of the loss |")
     print("|---|---:|---:|---:|---:|")
-    for kind, row in rows.items():
+    for kind, row in result["by_kind"].items():
         print(
             f"| {kind} | {row['chars']:,} | {100 * row['share_of_chars']:.1f} % | "
             f"{row['nats_per_char']:.3f} | {100 * row['share_of_loss']:.1f} % |"

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from pushkin_lm.checkpoint import load_checkpoint
 from pushkin_lm.data import read_text, split_train_val
+from pushkin_lm.evaluate import predictions
 from pushkin_lm.model import PushkinLM
 
 from corpus import DEFAULT_DATA, VAL_FRACTION
@@ -33,18 +34,16 @@ QUERY_BLOCK = 1000  # queries scored at once: bounds the similarity matrix's mem
 
 @torch.no_grad()
 def features_and_probs(
-    model: PushkinLM, ids: torch.Tensor, chunk_size: int = 1024
+    model: PushkinLM, ids: torch.Tensor, temperature: float, chunk_size: int = 1024
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unit-length features (n, hidden) at ids[:-1], and the probability (n,) given to each of ids[1:]."""
-    model.eval()
+    """Unit-length features (n, hidden) at ids[:-1], and the calibrated probability (n,) given to
+    each of ids[1:], read as one stream in chunks with carried state."""
     captured = []
     hook = model.ln_out.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0][0]))
-    probs, state = [], None
+    probs = []
     try:
-        for start in range(0, len(ids) - 1, chunk_size):
-            end = min(start + chunk_size, len(ids) - 1)
-            logits, state = model(ids[start:end][None], state)
-            probs.append(F.softmax(logits[0].float(), dim=-1).gather(1, ids[start + 1 : end + 1, None])[:, 0])
+        for logits, targets in predictions(model, ids, max_streams=1, chunk_size=chunk_size):
+            probs.append(F.softmax(logits[0] / temperature, dim=-1).gather(1, targets[0, :, None])[:, 0])
     finally:
         hook.remove()
     return F.normalize(torch.cat(captured).float(), dim=1), torch.cat(probs)
@@ -80,7 +79,7 @@ def main() -> None:
     ckpt = load_checkpoint(args.checkpoint)
     _, val = split_train_val(read_text(args.data), VAL_FRACTION)
     ids = torch.tensor(ckpt.vocab.encode(val))
-    features, model_probs = features_and_probs(ckpt.model, ids)
+    features, model_probs = features_and_probs(ckpt.model, ids, ckpt.temperature)
     targets = ids[1:]
     static = float(-model_probs.log().mean())
 

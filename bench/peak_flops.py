@@ -1,6 +1,6 @@
 """Measure this machine's matmul peak (GFLOP/s), the denominator of MFU.
 
-python bench/peak_flops.py [--threads N] [--json]
+python bench/peak_flops.py [--threads N] [--dtype float32|bfloat16] [--sizes 1024 2048 3072] [--json]
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import json
 import time
 
 import torch
+
+SIZES = (1024, 2048, 3072)  # square matmuls: large enough to reach the peak, small enough to be quick
 
 
 def matmul_gflops(size: int, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
@@ -24,20 +26,23 @@ def matmul_gflops(size: int, repeats: int = 5, dtype: torch.dtype = torch.float3
     return 2 * size**3 / best / 1e9
 
 
-def peak_gflops(threads: int | None = None, dtype: torch.dtype = torch.float32) -> float:
+def peak_gflops(
+    threads: int | None = None, dtype: torch.dtype = torch.float32, sizes: tuple[int, ...] = SIZES
+) -> float:
     """The best matmul throughput over a few sizes: the peak that MFU is measured against."""
     if threads:
         torch.set_num_threads(threads)
-    return max(matmul_gflops(size, dtype=dtype) for size in (1024, 2048, 3072))
+    return max(matmul_gflops(size, dtype=dtype) for size in sizes)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="square matmul sizes tried")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    peak = peak_gflops(args.threads, getattr(torch, args.dtype))
+    peak = peak_gflops(args.threads, getattr(torch, args.dtype), tuple(args.sizes))
     result = {"threads": torch.get_num_threads(), "dtype": args.dtype, "peak_gflops": round(peak, 1)}
     print(
         json.dumps(result)

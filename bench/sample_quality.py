@@ -20,7 +20,7 @@ import torch
 from pushkin_lm.checkpoint import load_checkpoint
 from pushkin_lm.data import read_text
 from pushkin_lm.decoder import Decoder
-from pushkin_lm.sample import generate
+from pushkin_lm.sample import SampleConfig, generate
 
 from corpus import DEFAULT_DATA
 
@@ -65,12 +65,10 @@ def main() -> None:
     torch.set_num_threads(1)
     ckpt = load_checkpoint(args.checkpoint)
     decoder = Decoder(ckpt.model, int8=args.precision == "int8")  # one for all samples
-    samples = [
-        "".join(
-            generate(ckpt.model, ckpt.vocab, "", args.chars, args.temperature, seed=seed, decoder=decoder)
-        )
-        for seed in range(args.samples)
+    settings = [
+        SampleConfig(max_tokens=args.chars, temperature=args.temperature, seed=s) for s in range(args.samples)
     ]
+    samples = ["".join(generate(decoder, ckpt.vocab, "", each)) for each in settings]
     result = {
         "temperature": args.temperature,
         "chars": args.chars,

@@ -1,6 +1,7 @@
 """Seconds per training step of the default network, eager and under torch.compile, in one run.
 
-    python bench/train_step.py [--steps 10] [--no_attention] [--no_compile] [--json]
+    python bench/train_step.py [--steps 10] [--no_attention] [--no_compile] [--hidden_size 512] [--no_bf16]
+        [--json]
 
 One step is what `Trainer` does: forward under bf16 autocast (where the CPU has native bf16),
 cross-entropy, backward, AdamW, on a batch of 32 random 128-character windows with the default
@@ -18,8 +19,9 @@ import time
 import torch
 import torch.nn.functional as F
 
+from pushkin_lm.device import native_bf16
 from pushkin_lm.model import ModelConfig, PushkinLM
-from pushkin_lm.train import TrainConfig, make_optimizer, native_bf16
+from pushkin_lm.recipe import TrainConfig, make_optimizer
 
 VOCAB_SIZE = 132  # the Pushkin corpus's vocabulary, unknown-character slot included
 WARMUP_STEPS = 3
@@ -55,13 +57,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed steps per variant")
     parser.add_argument("--no_attention", action="store_true", help="time the plain LSTM")
     parser.add_argument("--no_compile", action="store_true", help="time eager mode only")
+    parser.add_argument("--hidden_size", type=int, default=ModelConfig.hidden_size, help="LSTM width")
+    parser.add_argument("--no_bf16", action="store_true", help="float32 even where the CPU has native bf16")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    model = PushkinLM(ModelConfig(vocab_size=VOCAB_SIZE, attention=not args.no_attention))
-    bf16 = native_bf16()
-    results = {"threads": torch.get_num_threads(), "bf16": bf16, "attention": not args.no_attention}
+    cfg = ModelConfig(vocab_size=VOCAB_SIZE, hidden_size=args.hidden_size, attention=not args.no_attention)
+    model = PushkinLM(cfg)
+    bf16 = native_bf16() and not args.no_bf16
+    results = {
+        "threads": torch.get_num_threads(),
+        "bf16": bf16,
+        "attention": cfg.attention,
+        "hidden_size": cfg.hidden_size,
+    }
     eager = copy.deepcopy(model)
     results["eager_warmup_s"], results["eager_step_s"] = time_steps(eager, eager, args.steps, bf16)
     if not args.no_compile:
