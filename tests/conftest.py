@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +93,18 @@ def trained_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = tiny_run_config(data, root / "run", max_iters=60, batch_size=8, block_size=32, eval_interval=30)
     train(cfg, ModelConfig(**TINY_MODEL), log=lambda *_: None)
     return root / "run"
+
+
+@pytest.fixture
+def workspace(tmp_path, trained_dir, verse_file):
+    """A folder with made-up verse (verse.txt), a copy of a training run (run) and of its best
+    checkpoint (ck), for tests that damage or refuse things."""
+    assert verse_file == tmp_path / "verse.txt"
+    shutil.copytree(trained_dir, tmp_path / "run")
+    shutil.copytree(trained_dir / "best", tmp_path / "ck")
+    threads = torch.get_num_threads()
+    yield tmp_path
+    torch.set_num_threads(threads)  # generate pins one thread for the process
 
 
 def run_script(

@@ -13,7 +13,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCAL = {"pushkin_lm", "conftest", "corpus", "gpt", "peak_flops"}  # the package, tests' and bench's own
+# The package, and the modules tests/ and bench/ import from beside them.
+LOCAL = {"pushkin_lm", "conftest", "badinput", "corpus", "gpt", "peak_flops"}
 
 
 def requirements() -> tuple[dict[str, Requirement], dict[str, Requirement]]:
