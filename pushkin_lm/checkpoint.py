@@ -4,7 +4,8 @@
 metadata (training step, validation loss, data source); `model.safetensors` holds the network's
 weights and, beside them, the calibration temperature that scoring divides its logits by.
 Nothing is ever unpickled. Configs of earlier format versions are brought up to date by one
-function, `upgrade_config`, and nowhere else.
+function, `upgrade_config`, and nowhere else. A checkpoint that names no folder here but reads
+`owner/name` is a Hugging Face Hub model repo, fetched once into the Hub cache (hub.py).
 
 A folder is replaced as a whole: the new one is written beside it, the old one is renamed
 aside, the new one renamed into place, and only then is the old one deleted. A crash at any
@@ -124,15 +125,29 @@ def save_checkpoint(
     write_dir_atomically(Path(path), files)
 
 
+def hub_repo_id(path: str | Path | None) -> str | None:
+    """`path` as a Hugging Face Hub model repo id: only where it names nothing here and reads `owner/name`."""
+    if path is None or Path(path).exists() or _aside(Path(path)).is_dir():
+        return None
+    from .hub import looks_like_repo_id  # stdlib only: the Hub client is imported for a download alone
+
+    return str(path) if looks_like_repo_id(str(path)) else None
+
+
 def resolve_checkpoint_dir(path: str | Path | None) -> Path:
-    """The checkpoint folder meant by `path`: itself, `path/best` of a training run, or shipped."""
+    """The checkpoint folder meant by `path`: itself, `path/best` of a training run, the local
+    snapshot of Hub model repo `owner/name` (downloaded once, then read from the Hub cache), or shipped."""
+    if (repo_id := hub_repo_id(path)) is not None:
+        from .hub import download_checkpoint
+
+        return resolve_checkpoint_dir(download_checkpoint(repo_id))
     path = SHIPPED if path is None else Path(path)
     if not path.exists() and _aside(path).is_dir():
         return _aside(path)  # a crash interrupted a save: the previous version is intact
     if not path.exists():
         raise PushkinLMError(
-            f"checkpoint {path} does not exist; pass --checkpoint with a checkpoint folder "
-            "or a training run's --out folder"
+            f"checkpoint {path} does not exist; pass --checkpoint with a checkpoint folder, "
+            "a training run's --out folder or a Hugging Face Hub model owner/name"
         )
     if not path.is_dir():
         raise PushkinLMError(

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from . import commands, tools
+from . import commands, hub, tools
 from .errors import PushkinLMError, TrainingInterrupted
 
 Command = Callable[[argparse.Namespace], None]
@@ -42,6 +42,12 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command, st
         tools.attention_flags,
         tools.attention,
         "Draw what each attention head of a model looks at over a line of verse, as a heat-map.",
+    ),
+    "push": (
+        hub.push_flags,
+        hub.push,
+        "Publish a training run's best checkpoint (or a checkpoint folder) to the Hugging Face Hub "
+        "with its model card.",
     ),
     "scan": (
         tools.scan_flags,

@@ -13,7 +13,10 @@ from pathlib import Path
 from .errors import PushkinLMError
 from .settings import add_flags, given
 
-CHECKPOINT_HELP = "checkpoint folder or a training run's --out folder (default: the shipped model)"
+CHECKPOINT_HELP = (
+    "checkpoint folder, a training run's --out folder, or a Hugging Face Hub model owner/name "
+    "(default: the shipped model)"
+)
 
 
 def flag(parser: argparse._ActionsContainer, name: str, **kwargs) -> None:
