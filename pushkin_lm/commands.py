@@ -80,12 +80,14 @@ def _draw_curves(run: Path) -> None:
 
 
 def generate_flags(p: argparse.ArgumentParser) -> None:
+    from .forms import form_flags
     from .sample import SampleConfig
 
     flag(p, "checkpoint", help=CHECKPOINT_HELP)
     flag(p, "prompt", default="", help="text to continue (printed first)")
     flag(p, "prompt_file", help="read the prompt from this UTF-8 file (or /dev/stdin)")
     add_flags(p, SampleConfig)
+    form_flags(p)
     flag(p, "num_samples", type=_positive_int, default=1, help="how many texts to write")
     flag(
         p,
@@ -97,9 +99,11 @@ def generate_flags(p: argparse.ArgumentParser) -> None:
 
 
 def generate(args: argparse.Namespace) -> None:
+    from .forms import chosen_form, generate_form
     from .sample import SampleConfig
 
     settings = SampleConfig(**given(args, SampleConfig))
+    form = chosen_form(args.form, args.meter)  # a bad --form or --meter fails before the model loads
     _check_stdout_encodes("пушкин")  # before the model loads, not after the first line of verse
     prompt = args.prompt
     if args.prompt_file:
@@ -121,10 +125,16 @@ def generate(args: argparse.Namespace) -> None:
             out.write("\n\n" + "-" * 40 + "\n\n")
         seed = None if settings.seed is None else (settings.seed + i) % 2**64
         out.write(prompt)
-        for char in generate(decoder, vocab, prompt, SampleConfig(**{**vars(settings), "seed": seed})):
-            out.write(char)
+        config = SampleConfig(**{**vars(settings), "seed": seed})
+        if form is None:  # free verse: the character stream, as always
+            pieces = generate(decoder, vocab, prompt, config)
+        else:  # a stanza, streamed line by line
+            pieces = generate_form(decoder, vocab, prompt, config, *form)
+        for piece in pieces:
+            out.write(piece)
             out.flush()
-        out.write("\n")
+        if form is None:
+            out.write("\n")
 
 
 def _check_stdout_encodes(sample: str) -> None:

@@ -294,3 +294,12 @@ def test_training_ends_with_a_picture_of_its_curves(tmp_path, verse_file):
     )
     assert result.returncode == 0, result.stderr
     assert (out / "curves.png").is_file() and f"curves: {out / 'curves.png'}" in result.stdout
+
+
+def test_generate_writes_a_stanza_in_the_form_asked_for():
+    result = run_script("generate", "--form", "abab", "--meter", "iamb4", "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip("\n").split("\n")
+    assert len(lines) == 4 and all(line.strip() for line in lines)
+    refused = run_script("generate", "--form", "abab", "--meter", "iamb99x")
+    assert_one_line_error(refused, "--meter")
