@@ -1,4 +1,4 @@
-"""The command line: `pushkin-lm train|generate|evaluate|plot|attention|scan`; the first three
+"""The command line: `pushkin-lm train|generate|evaluate|plot|attention|scan|push|demo`; the first three
 also as `pushkin-lm-train`, `pushkin-lm-generate`, `pushkin-lm-evaluate` and `python code/*.py`.
 
 Each command parses its flags with argparse and calls the library (`commands.py`); a
@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from . import commands, hub, tools
+from . import commands, demo, hub, tools
 from .errors import PushkinLMError, TrainingInterrupted
 
 Command = Callable[[argparse.Namespace], None]
@@ -42,6 +42,12 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command, st
         tools.attention_flags,
         tools.attention,
         "Draw what each attention head of a model looks at over a line of verse, as a heat-map.",
+    ),
+    "demo": (
+        demo.demo_flags,
+        demo.demo,
+        "Serve a web page that writes verse as you watch (Gradio): prompt, verse form, sampling "
+        "settings, Generate and Stop, the scansion beside the verse; on 127.0.0.1:7860 by default.",
     ),
     "push": (
         hub.push_flags,

@@ -278,24 +278,6 @@ def test_every_setting_is_a_flag_whose_help_shows_its_default(config):
             assert f"(default: {field.default})" in shown, field.name
 
 
-def test_training_ends_with_a_picture_of_its_curves(tmp_path, verse_file):
-    out = tmp_path / "run"
-    result = run_script(
-        "train",
-        "--data",
-        str(verse_file),
-        "--out",
-        str(out),
-        "--max_iters",
-        "4",
-        "--eval_interval",
-        "2",
-        *TINY_FLAGS,
-    )
-    assert result.returncode == 0, result.stderr
-    assert (out / "curves.png").is_file() and f"curves: {out / 'curves.png'}" in result.stdout
-
-
 def test_generate_writes_a_stanza_in_the_form_asked_for():
     result = run_script("generate", "--form", "abab", "--meter", "iamb4", "--seed", "3")
     assert result.returncode == 0, result.stderr

@@ -4,6 +4,7 @@ import json
 
 import matplotlib.image
 import pytest
+from conftest import TINY_FLAGS, run_script
 
 from pushkin_lm.cli import main
 
@@ -68,3 +69,21 @@ def test_scan_marks_stress_meter_and_rhyme(tmp_path, capsys):
 @pytest.mark.parametrize("argv", [["scan"], ["scan", "x.txt", "--text", "луна"]])
 def test_scan_needs_exactly_one_text(argv, capsys):
     assert main(argv) == 2 and "give a FILE to scan or --text" in capsys.readouterr().err
+
+
+def test_training_ends_with_a_picture_of_its_curves(tmp_path, verse_file):
+    out = tmp_path / "run"
+    result = run_script(
+        "train",
+        "--data",
+        str(verse_file),
+        "--out",
+        str(out),
+        "--max_iters",
+        "4",
+        "--eval_interval",
+        "2",
+        *TINY_FLAGS,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (out / "curves.png").is_file() and f"curves: {out / 'curves.png'}" in result.stdout
