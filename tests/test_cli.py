@@ -168,6 +168,9 @@ def test_absurd_max_tokens_streams_and_stops_cleanly_on_ctrl_c(trained_dir):
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        # Ctrl-C as at a terminal: a job started in the background inherits SIGINT ignored,
+        # and Python then keeps ignoring it, as it should.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     first = proc.stdout.read(200)  # text streams long before the end
     proc.send_signal(signal.SIGINT)
