@@ -24,9 +24,9 @@ def param_count(cfg: ModelConfig) -> int:
     """The number of trained parameters of `PushkinLM(cfg)`, without building it."""
     hidden, vocab = cfg.hidden_size, cfg.vocab_size
     count = vocab * cfg.embed_dim + hidden * vocab + vocab + 2 * hidden  # embedding, head, ln_out
-    for layer in range(cfg.num_layers):
-        inputs = cfg.embed_dim if layer == 0 else hidden
-        count += 4 * hidden * (inputs + hidden + 2)
+    # LSTM layers: the first reads embeddings, the others hidden states (a closed form, so that an
+    # absurd --num_layers is refused at once instead of after a billion-step loop)
+    count += 4 * hidden * (cfg.embed_dim + hidden + 2) + (cfg.num_layers - 1) * 4 * hidden * (2 * hidden + 2)
     if cfg.attention:
         count += 2 * hidden + 4 * hidden * hidden  # ln_attn, qkv, proj
         if cfg.ffn_mult:

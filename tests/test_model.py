@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from pushkin_lm.errors import PushkinLMError
+from pushkin_lm.memory import param_count
 from pushkin_lm.model import ModelConfig, PushkinLM, embedding_dropout, window_mask
 
 
@@ -174,3 +175,12 @@ def test_config_rejects_bad_sizes(bad):
 def test_config_json_round_trip():
     cfg = ModelConfig(vocab_size=10, hidden_size=16, num_heads=2)
     assert ModelConfig.from_json(cfg.to_json()) == cfg
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"num_layers": 1}, {"num_layers": 3, "attention": False}, {"ffn_mult": 0}, {"embed_dim": 7}],
+)
+def test_the_memory_check_counts_the_parameters_the_network_has(settings):
+    cfg = ModelConfig(vocab_size=50, hidden_size=64, num_heads=4, **settings)
+    assert param_count(cfg) == PushkinLM(cfg).num_params()
