@@ -62,7 +62,8 @@ def train(args: argparse.Namespace) -> None:
         train_cfg, model_cfg = new_run(args.preset, settings)
         trainer = Trainer(train_cfg, model_cfg, overwrite=args.overwrite)
     trainer.run()
-    _draw_curves(trainer.out)
+    if trainer.world.is_main:
+        _draw_curves(trainer.out)
 
 
 def _draw_curves(run: Path) -> None:

@@ -114,14 +114,15 @@ class Corpus:
         )
 
 
-def prepare(text: str, val_fraction: float, calib_fraction: float) -> Corpus:
-    """One vocabulary over the whole text (as nanoGPT does), the last `val_fraction` validating and
-    the last `calib_fraction` of the rest held out to calibrate; the first part trains.
+def prepare(text: str, val_fraction: float, calib_fraction: float, vocab: CharVocab | None = None) -> Corpus:
+    """One vocabulary over the whole text (as nanoGPT does; or `vocab`, where a model brings its
+    own), the last `val_fraction` validating and the last `calib_fraction` of the rest held out to
+    calibrate; the first part trains.
 
     The calibration slice says how sure the model should be of text it has not seen, without
     touching the validation split.
     """
-    vocab = CharVocab.build(text)
+    vocab = vocab or CharVocab.build(text)
     ids = torch.tensor(vocab.encode(text), dtype=torch.long)
     train, val = split_train_val(ids, val_fraction)
     train, calib = split_train_val(train, calib_fraction)
@@ -146,17 +147,28 @@ class ConsecutiveWindows:
     so the model's state after one batch is the right starting state for the next (truncated
     backpropagation through time). Each pass starts at a fresh random shift, so window
     boundaries move from one pass to the next.
+
+    Trained on `processes` processes, the split is cut into `batch_size x processes` lanes and
+    process `rank` reads its own `batch_size` of them (every process draws the same shifts).
     """
 
     def __init__(
-        self, ids: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator
+        self,
+        ids: torch.Tensor,
+        block_size: int,
+        batch_size: int,
+        generator: torch.Generator,
+        rank: int = 0,
+        processes: int = 1,
     ) -> None:
-        if (len(ids) - block_size) // batch_size < block_size + 1:
+        self.lanes = batch_size * processes
+        if (len(ids) - block_size) // self.lanes < block_size + 1:
             raise PushkinLMError(
-                f"the training split ({len(ids)} characters) is too short for {batch_size} lanes of "
+                f"the training split ({len(ids)} characters) is too short for {self.lanes} lanes of "
                 f"{block_size}-character windows; use a smaller --batch_size or --block_size"
             )
-        self.ids, self.block_size, self.batch_size, self.generator = ids, block_size, batch_size, generator
+        self.ids, self.block_size, self.generator = ids, block_size, generator
+        self.mine = slice(rank * batch_size, (rank + 1) * batch_size)
         self.position = self.lane_length = self.shift = 0
 
     def state_dict(self) -> dict:
@@ -169,10 +181,10 @@ class ConsecutiveWindows:
 
     def _cut_lanes(self, shift: int) -> None:
         self.shift = shift
-        self.lane_length = (len(self.ids) - 1 - shift) // self.batch_size
-        usable = self.ids[shift : shift + self.batch_size * self.lane_length + 1]
-        self.inputs = usable[:-1].view(self.batch_size, self.lane_length)
-        self.targets = usable[1:].view(self.batch_size, self.lane_length)
+        self.lane_length = (len(self.ids) - 1 - shift) // self.lanes
+        usable = self.ids[shift : shift + self.lanes * self.lane_length + 1]
+        self.inputs = usable[:-1].view(self.lanes, self.lane_length)[self.mine]
+        self.targets = usable[1:].view(self.lanes, self.lane_length)[self.mine]
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """Inputs, targets, and whether this batch starts a new pass (so state must be reset)."""

@@ -1,5 +1,6 @@
 """One step of training at a time: the network, its optimizer and weight average, and the
-batches it reads, with the state exact resume needs (`state`, `restore`)."""
+batches it reads, with the state exact resume needs (`state`, `restore`). Under torchrun each
+process reads its own rows of every batch and DDP averages the gradients (distributed.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from .data import ConsecutiveWindows, Corpus, random_windows
 from .device import native_bf16
+from .distributed import World
 from .errors import PushkinLMError
 from .model import ModelState, PushkinLM
 from .recipe import TrainConfig, ema_update, make_optimizer
@@ -16,19 +18,31 @@ from .run import TrainerState
 
 
 class Learner:
-    def __init__(self, model: PushkinLM, corpus: Corpus, cfg: TrainConfig, device: torch.device) -> None:
-        self.cfg, self.corpus, self.device = cfg, corpus, device
+    def __init__(
+        self,
+        model: PushkinLM,
+        corpus: Corpus,
+        cfg: TrainConfig,
+        device: torch.device,
+        world: World | None = None,
+    ) -> None:
+        world = world or World()
+        self.cfg, self.corpus, self.device, self.world = cfg, corpus, device, world
         if device.type == "cuda":  # TF32 in matmuls and cuDNN (the LSTM): float32's range, fast
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         self.model = model.to(device)
+        self.network = world.wrap(self.model, device)  # what trains: DDP around the model, or itself
         self.optimizer = make_optimizer(self.model, cfg)
         self.averaged = (
             AveragedModel(self.model, multi_avg_fn=ema_update(cfg.ema_decay)) if cfg.ema_decay else None
         )
-        self.batches = torch.Generator().manual_seed(cfg.seed)
+        self.batches = torch.Generator().manual_seed(cfg.seed)  # the same on every process
+        self.my_rows = slice(world.rank * cfg.batch_size, (world.rank + 1) * cfg.batch_size)
         self.lanes = None
         if cfg.stateful:
-            self.lanes = ConsecutiveWindows(corpus.train, cfg.block_size, cfg.batch_size, self.batches)
+            self.lanes = ConsecutiveWindows(
+                corpus.train, cfg.block_size, cfg.batch_size, self.batches, world.rank, world.size
+            )
         self.carried: ModelState | None = None  # model state carried between consecutive windows
         # bf16 autocast by default only on a CPU with native bf16; a GPU uses TF32.
         self.bf16 = (device.type == "cpu" and native_bf16()) if cfg.bf16 is None else cfg.bf16
@@ -41,17 +55,18 @@ class Learner:
     def step(self, lr: float) -> float:
         """One optimizer step at learning rate `lr` on the next batch; returns its loss."""
         cfg = self.cfg
-        self.model.train()
+        self.network.train()
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         if self.lanes is not None:
             x, y, fresh = self.lanes.next()
         else:
-            x, y = random_windows(self.corpus.train, cfg.block_size, cfg.batch_size, self.batches)
-            fresh = True
+            everyone = cfg.batch_size * self.world.size  # every process draws all, and takes its rows
+            x, y = random_windows(self.corpus.train, cfg.block_size, everyone, self.batches)
+            x, y, fresh = x[self.my_rows], y[self.my_rows], True
         x, y = x.to(self.device), y.to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            logits, carried = self.model(x, None if fresh else self.carried)
+            logits, carried = self.network(x, None if fresh else self.carried)
         if self.lanes is not None:
             self.carried = carried.detach()
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
@@ -66,7 +81,8 @@ class Learner:
         return loss.item()
 
     def state(self, **counters) -> TrainerState:
-        """The optimizer, generators, batch position and trained weights, with the loop's `counters`."""
+        """The optimizer, generators, batch position and trained weights, with the loop's `counters`.
+        Every process must ask at once: the carried state is gathered from all of them."""
         rng = {"torch": torch.get_rng_state(), "batches": self.batches.get_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state()
@@ -77,12 +93,18 @@ class Learner:
             trained=None if self.averaged is None else self.model.state_dict(),
             ema_updates=0 if self.averaged is None else int(self.averaged.n_averaged),
             lanes=None if self.lanes is None else self.lanes.state_dict(),
-            carried={} if self.carried is None else vars(self.carried),
+            carried={} if self.carried is None else vars(self.world.gather_lanes(self.carried)),
+            processes=self.world.size,
         )
 
     def restore(self, state: TrainerState) -> None:
         """Continue where `state` left off. The model was built from the saved (average) weights:
         the trained ones go under their average."""
+        if state.processes != self.world.size:
+            raise PushkinLMError(
+                f"the run was trained by {state.processes} processes, not {self.world.size}; resume it "
+                f"with {state.processes} (torchrun --nproc_per_node={state.processes}, or nodes x per node)"
+            )
         if self.averaged is not None:
             self.model.load_state_dict(state.trained)
             self.averaged.n_averaged.fill_(state.ema_updates)
@@ -94,7 +116,6 @@ class Learner:
         if self.lanes is not None:
             self.lanes.load_state_dict(state.lanes)
         if state.carried:  # runs saved before keys were shifted carry no (empty) pending key
-            empty = vars(self.model.initial_state(self.cfg.batch_size))
-            self.carried = ModelState(
-                **{k: state.carried.get(k, v).to(self.device) for k, v in empty.items()}
-            )
+            empty = vars(self.model.initial_state(self.cfg.batch_size * self.world.size))
+            everyone = ModelState(**{k: state.carried.get(k, v).to(self.device) for k, v in empty.items()})
+            self.carried = self.world.my_lanes(everyone)

@@ -21,6 +21,10 @@ from .settings import MAX_SEED, check, setting
 class TrainConfig:
     data: str | None = setting(None, "text file, or folder holding train.txt (default: the Hub dataset)")
     out: str = setting("out", "run folder: checkpoints best/ and last/, log.jsonl")
+    init_from: str | None = setting(
+        None, "fine-tune: start from this checkpoint's weights (a folder, a run's --out or a Hub "
+        "owner/name) with a fresh optimizer and schedule; its network, not the preset's, is trained",
+    )  # fmt: skip
     val_fraction: float = setting(0.1, "share of the text, at its end, that validates", minimum=0, below=1)
     calib_fraction: float = setting(
         0.05, "share of the training split, at its end, held out to fit the output temperature; 0 = none",
@@ -78,9 +82,16 @@ RESUMABLE = ("max_iters", "max_minutes", "eval_interval", "threads", "data", "de
 
 
 def new_run(preset: str, given: dict[str, Any]) -> tuple[TrainConfig, ModelConfig]:
-    """The settings of a new run: the preset's, overridden by those given."""
+    """The settings of a new run: the preset's, overridden by those given. A fine-tuning run
+    trains the network of the checkpoint it starts from."""
     chosen = {**PRESETS[preset], **given}
-    return _pick(TrainConfig, chosen), _pick(ModelConfig, chosen)
+    train_cfg = _pick(TrainConfig, chosen)
+    if train_cfg.init_from:
+        from .finetune import starting_config
+
+        names = {f.name for f in fields(ModelConfig)}
+        return train_cfg, starting_config(train_cfg.init_from, {k: v for k, v in given.items() if k in names})
+    return train_cfg, _pick(ModelConfig, chosen)
 
 
 def resumed_run(saved: dict[str, Any], model: ModelConfig, given: dict[str, Any]) -> TrainConfig:

@@ -51,6 +51,7 @@ class TrainerState:
     ema_updates: int = 0
     lanes: dict | None = None  # where each lane of consecutive windows stands
     carried: dict[str, Tensor] = field(default_factory=dict)  # the model state carried between windows
+    processes: int = 1  # how many trained together (the carried state holds all their lanes)
 
 
 @dataclass

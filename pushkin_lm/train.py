@@ -5,11 +5,14 @@ The weights it evaluates and saves are an exponential moving average of the trai
 the training split (`calib_fraction`). Every `eval_interval` steps it scores the whole validation
 split, saves `out/best` when validation improved and `out/last` (with the trained weights,
 optimizer and RNG state) always. SIGINT and SIGTERM stop it cleanly after the current step,
-saving `out/last` first; `Trainer.resume` continues from there exactly.
+saving `out/last` first; `Trainer.resume` continues from there exactly. Under torchrun every
+process runs this loop in step with the others; rank 0 alone logs, evaluates and saves
+(distributed.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import time
@@ -19,16 +22,20 @@ from typing import Any
 
 import torch
 
-from .data import prepare, read_text, resolve_data_path
+from .checkpoint import Checkpoint
+from .data import Corpus, prepare, read_text, resolve_data_path
 from .device import resolve_device
+from .distributed import World
 from .errors import PushkinLMError, TrainingInterrupted
 from .evaluate import fit_temperature, score_ids
+from .finetune import extend_vocab, grown_model, load_start, origin
 from .learner import Learner
 from .memory import require_memory, training_bytes
 from .model import ModelConfig, PushkinLM
 from .progress import Progress, describe_evaluation
 from .recipe import TrainConfig, learning_rate_at, resumed_run
 from .run import Run, RunLock, TrainerState, append_log, check_out_dir, load_run, run_meta, save_run
+from .vocab import CharVocab
 
 TRAIN_SCORE_CHARS = 50_000  # a fixed slice of the training split, scored like validation
 CALIB_FIT_CHARS = 50_000  # at most this much of the calibration slice (its end) fits the temperature
@@ -49,19 +56,29 @@ class Trainer:
         log=print,
         run: Run | None = None,
     ) -> None:
-        self.cfg, self.log, self.out = cfg, log, Path(cfg.out)
-        self.device = resolve_device(cfg.device)  # before anything is written
+        self.world = World.from_env()
+        self.cfg, self.out = cfg, Path(cfg.out)
+        self.log = log if self.world.is_main else _quiet
+        self.device = self.world.device(resolve_device(cfg.device))  # before anything is written
         check_out_dir(self.out, overwrite=overwrite, resume=run is not None)
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+        if cfg.threads or self.world.distributed:  # torchrun would leave each process one thread
+            torch.set_num_threads(cfg.threads or self.world.threads())
         torch.manual_seed(cfg.seed)
         self.data_path = resolve_data_path(cfg.data)
-        self.corpus = _corpus(self.data_path, cfg, run)
+        text = read_text(self.data_path)
+        start = load_start(cfg.init_from) if cfg.init_from and not run else None
+        self.corpus = _corpus(text, self.data_path, cfg, _vocab(text, self.data_path, run, start))
         model_cfg = replace(model_cfg, vocab_size=len(self.corpus.vocab))
         require_memory(training_bytes(model_cfg, cfg.batch_size, cfg.block_size), self.device, *TOO_BIG)
-        self.learner = Learner(
-            run.checkpoint.model if run else PushkinLM(model_cfg), self.corpus, cfg, self.device
-        )
+        if run:
+            model, self.started_from = run.checkpoint.model, run.checkpoint.meta.get("started_from")
+        elif start:
+            model = grown_model(start, model_cfg)
+            self.started_from = origin(cfg.init_from, start, self.corpus.vocab)
+        else:
+            model, self.started_from = PushkinLM(model_cfg), None
+        self.world.start(self.device)
+        self.learner = Learner(model, self.corpus, cfg, self.device, self.world)
         self.step, self.best_val, self.elapsed_before, self.eval_seconds = 0, math.inf, 0.0, 0.0
         self.log_started = run is not None  # a fresh run replaces an old log, a resumed one appends
         if run:
@@ -81,32 +98,44 @@ class Trainer:
         """Train until max_iters, the time budget, a signal, or step `stop_at`; returns final metrics."""
         cfg = self.cfg
         budget_s = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
+        where = f"{self.device}"
+        if self.world.distributed:
+            where += f" x {self.world.size} processes, {torch.get_num_threads()} threads each"
         self.log(
             f"data {self.data_path}: {self.corpus.describe()}; "
-            f"model {self.learner.model.num_params():,} params on {self.device}"
+            f"model {self.learner.model.num_params():,} params on {where}"
             + (f"; resuming at step {self.step}" if self.step else "")
         )
-        progress = Progress(cfg.progress, self.log)
+        progress = Progress(cfg.progress, self.log) if self.world.is_main else Progress(False, _quiet)
         self.write = progress.write
         start = time.monotonic() - self.elapsed_before
         metrics: dict = {}
-        with RunLock(self.out), _StopOnSignals(self):
-            while self.step < cfg.max_iters and time.monotonic() - start < budget_s:
-                done = max(self.step / cfg.max_iters, (time.monotonic() - start) / budget_s)
+        lock = RunLock(self.out) if self.world.is_main else contextlib.nullcontext()
+        # torchrun passes a Ctrl-C on to its processes, so each gets it twice: not a second request
+        signals = _StopOnSignals(self, repeat_stops_now=not self.world.distributed)
+        with lock, signals, self.world:
+            while self.step < cfg.max_iters:
+                elapsed, stopping = self.world.agree(time.monotonic() - start, bool(self.stop_signal))
+                if stopping or elapsed >= budget_s:
+                    if stopping and not self.stop_signal:
+                        self.stop_signal = "a signal to another process"
+                    break
+                done = max(self.step / cfg.max_iters, elapsed / budget_s)
                 lr = learning_rate_at(cfg, self.step, done)
                 loss = self._train_step(lr)
                 progress.update(done, self.step, loss, lr)
                 if self.step % cfg.eval_interval == 0 or self.step == cfg.max_iters:
-                    metrics = self._evaluate_and_save(time.monotonic() - start)
-                if self.stop_signal or self.step == stop_at:
+                    metrics = self._checkpoint(time.monotonic() - start)
+                if self.step == stop_at:
                     break
             if metrics.get("step") != self.step:  # stopped between evaluations
-                metrics = self._evaluate_and_save(time.monotonic() - start)
+                metrics = self._checkpoint(time.monotonic() - start)
             progress.close()
-        if self.stop_signal:
+        if self.stop_signal and self.world.is_main:
             raise TrainingInterrupted(
                 f"stopped by {self.stop_signal} at step {self.step}; saved {self.out / 'last'}; "
-                f"continue with: python code/train.py --resume {self.out}"
+                f"continue with: {'the same torchrun, and ' if self.world.distributed else ''}"
+                f"python code/train.py --resume {self.out}"
             )
         elapsed = time.monotonic() - start
         self.log(
@@ -149,17 +178,22 @@ class Trainer:
         }
         return {**scores, "temperature": temperature}
 
-    def _evaluate_and_save(self, elapsed: float) -> dict:
+    def _checkpoint(self, elapsed: float) -> dict:
+        """Evaluate and save (rank 0); every process takes part, since the state gathers their lanes."""
+        counters = {"step": self.step, "elapsed_s": round(elapsed, 1)}
+        state = self.learner.state(**counters, best_val=self.best_val, eval_seconds=self.eval_seconds)
+        if not self.world.is_main:
+            return counters
+        trained_s = round(elapsed - self.eval_seconds, 1)  # time in training steps alone
         started = time.monotonic()
-        metrics = {"step": self.step, "elapsed_s": round(elapsed, 1), **self.evaluate()}
+        metrics = {**counters, "train_s": trained_s, **self.evaluate()}
         self.eval_seconds += time.monotonic() - started
         val = metrics.get("val_nats_per_char", metrics["train_nats_per_char"])
         improved = val < self.best_val
         if improved:
             self.best_val = val
             self._save("best", metrics)
-        counters = {"step": self.step, "best_val": self.best_val, "eval_seconds": self.eval_seconds}
-        self._save("last", metrics, self.learner.state(**counters, elapsed_s=metrics["elapsed_s"]))
+        self._save("last", metrics, replace(state, best_val=self.best_val, eval_seconds=self.eval_seconds))
         append_log(self.out, metrics, fresh=not self.log_started)
         self.log_started = True
         self.write(describe_evaluation(metrics, elapsed, improved))
@@ -168,6 +202,9 @@ class Trainer:
     def _save(self, name: str, metrics: dict, state: TrainerState | None = None) -> None:
         source = str(self.cfg.data) if self.cfg.data else HUB_SOURCE
         meta = run_meta(metrics, self.best_val, self.cfg.to_json(), source, len(self.corpus.train))
+        meta["processes"] = self.world.size
+        if self.started_from:
+            meta["started_from"] = self.started_from
         save_run(
             self.out / name, self.learner.saved_model, self.corpus.vocab, metrics["temperature"], meta, state
         )
@@ -184,15 +221,25 @@ class Trainer:
         self.elapsed_before, self.eval_seconds = state.elapsed_s, state.eval_seconds
 
 
-def _corpus(path: Path, cfg: TrainConfig, run: Run | None):
-    """The text prepared for training, refused if too short, or (resuming) if its characters changed."""
-    corpus = prepare(read_text(path), cfg.val_fraction, cfg.calib_fraction)
-    if run and run.checkpoint.vocab != corpus.vocab:  # another text also changes the model's vocab_size
+def _vocab(text: str, path: Path, run: Run | None, start: Checkpoint | None) -> CharVocab:
+    """The run's vocabulary: the text's own; a fine-tuning run's start's, extended by the text; a
+    resumed run's saved one, refused if the text's characters changed."""
+    if start is not None:
+        return extend_vocab(start.vocab, text)
+    if run is None:
+        return CharVocab.build(text)
+    saved, fine_tuned = run.checkpoint.vocab, "started_from" in run.checkpoint.meta
+    if saved.unknown_chars(text) or (not fine_tuned and CharVocab.build(text) != saved):
         raise PushkinLMError(
             f"{path} has other characters than the text {run.checkpoint.path} was trained on "
-            f"({len(run.checkpoint.vocab) - 1} distinct there, {len(corpus.vocab) - 1} here); "
-            "resume with the same --data"
+            f"({len(saved) - 1} distinct there, {len(set(text))} here); resume with the same --data"
         )
+    return saved
+
+
+def _corpus(text: str, path: Path, cfg: TrainConfig, vocab: CharVocab) -> Corpus:
+    """The text prepared for training, refused if too short."""
+    corpus = prepare(text, cfg.val_fraction, cfg.calib_fraction, vocab)
     if len(corpus.train) <= cfg.block_size + 1:
         raise PushkinLMError(
             f"{path} is too short: its training split has {len(corpus.train)} characters "
@@ -201,15 +248,21 @@ def _corpus(path: Path, cfg: TrainConfig, run: Run | None):
     return corpus
 
 
+def _quiet(*args: Any, **kwargs: Any) -> None:
+    """The log of every process but rank 0."""
+
+
 class _StopOnSignals:
     """Turn the first SIGINT/SIGTERM into a request to stop after the current step."""
 
-    def __init__(self, trainer: Trainer) -> None:
-        self.trainer = trainer
+    def __init__(self, trainer: Trainer, repeat_stops_now: bool) -> None:
+        self.trainer, self.repeat_stops_now = trainer, repeat_stops_now
 
     def _handle(self, signum, frame) -> None:
-        if self.trainer.stop_signal:  # a second signal: stop now
-            raise KeyboardInterrupt
+        if self.trainer.stop_signal:
+            if self.repeat_stops_now:  # a second signal: stop now
+                raise KeyboardInterrupt
+            return
         self.trainer.stop_signal = signal.Signals(signum).name
         self.trainer.write(
             f"{self.trainer.stop_signal}: saving {self.trainer.out / 'last'} after this step ..."

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import huggingface_hub
 import pytest
 import torch
-from conftest import ROOT, make_verse, run_script
+from conftest import ROOT, make_verse, run_script, tiny_run_config
 from huggingface_hub import ModelCard
 from huggingface_hub.errors import LocalTokenNotFoundError
 
@@ -24,9 +24,11 @@ from pushkin_lm.card import SAMPLE
 from pushkin_lm.checkpoint import FORMAT_VERSION, SHIPPED, load_checkpoint
 from pushkin_lm.decoder import Decoder
 from pushkin_lm.errors import PushkinLMError
+from pushkin_lm.finetune import starting_config
 from pushkin_lm.hub import PushkinLMHub, looks_like_repo_id, push, push_flags
 from pushkin_lm.model import PushkinLM
 from pushkin_lm.sample import SampleConfig, generate
+from pushkin_lm.train import train
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -298,3 +300,13 @@ def test_the_shipped_card_is_up_to_date(one_thread):
     decoder, vocab = Decoder.from_checkpoint(SHIPPED)
     settings = SampleConfig(max_tokens=300, temperature=0.8, seed=7)
     assert "".join(generate(decoder, vocab, "", settings)) in card.text
+
+
+def test_fine_tuning_starts_from_a_repo_id_in_the_cache(published, offline_cache, tmp_path):
+    publish_to_cache(offline_cache, published)
+    (tmp_path / "mine.txt").write_text(make_verse(9), encoding="utf-8")
+    cfg = tiny_run_config(tmp_path / "mine.txt", tmp_path / "tuned", max_iters=4, init_from=OWNER_NAME)
+    train(cfg, starting_config(OWNER_NAME, {}), log=lambda *_: None)
+    tuned = load_checkpoint(tmp_path / "tuned")
+    assert tuned.meta["started_from"]["checkpoint"] == OWNER_NAME
+    assert tuned.model.cfg == PushkinLMHub.from_pretrained(OWNER_NAME).cfg

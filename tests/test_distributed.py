@@ -1,0 +1,142 @@
+"""Training on several processes with torchrun (DistributedDataParallel over gloo): every rank ends
+with the same weights, the very weights one process computes from the same lanes, and a
+distributed run saves, loads, resumes exactly and stops cleanly on Ctrl-C."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import ROOT, TINY_FLAGS, run_script, tiny_run_config
+from distributed_worker import EVAL_EVERY, MODEL, STEPS
+from safetensors.torch import load_file
+
+from pushkin_lm.checkpoint import load_checkpoint
+from pushkin_lm.distributed import World
+from pushkin_lm.errors import PushkinLMError
+from pushkin_lm.train import Trainer
+
+WORKER = Path(__file__).with_name("distributed_worker.py")
+
+
+def torchrun(*args: str, processes: int = 2, **kwargs) -> subprocess.Popen | subprocess.CompletedProcess:
+    """`torchrun --standalone --nproc_per_node=N ARGS` on this machine (a free port of its own)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, cwd=ROOT, timeout=240, stdin=subprocess.DEVNULL
+    )
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(path))
+
+
+@pytest.fixture(scope="module")
+def two_process_runs(tmp_path_factory, trained_dir):
+    """The worker on 2 processes: straight through, and stopped at the first evaluation."""
+    root = tmp_path_factory.mktemp("ddp")
+    data = trained_dir.parent / "verse.txt"
+    for name, stop in (("straight", None), ("split", EVAL_EVERY)):
+        extra = [] if stop is None else ["--stop_at", str(stop)]
+        done = torchrun(str(WORKER), "--data", str(data), "--out", str(root / name), *extra)
+        assert done.returncode == 0, done.stderr[-3000:]
+    return root, data
+
+
+def test_both_ranks_end_with_identical_weights_those_of_one_process_with_all_lanes(two_process_runs):
+    root, data = two_process_runs
+    rank0, rank1 = (
+        weights(root / "straight" / "rank0.safetensors"),
+        weights(root / "straight" / "rank1.safetensors"),
+    )
+    assert rank0.keys() == rank1.keys()
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+    # One process reading all 8 lanes takes the same steps: the ranks read disjoint halves of one
+    # batch. Equal up to rounding, which Adam's first steps blow up to a whole step (lr) for the few
+    # weights whose gradient is near zero: hence most weights, not all, and the same loss.
+    cfg = tiny_run_config(data, root / "one", max_iters=STEPS, eval_interval=EVAL_EVERY, batch_size=8)
+    one = Trainer(cfg, MODEL, log=lambda *_: None)
+    val = one.run()["val_nats_per_char"]
+    single = one.learner.model.state_dict()
+    close = sum(torch.isclose(rank0[k], single[k], rtol=0, atol=1e-4).sum().item() for k in rank0)
+    assert close / sum(t.numel() for t in rank0.values()) > 0.9  # 4 lanes alone: about 2 %
+    assert load_checkpoint(root / "straight").meta["val_nats_per_char"] == pytest.approx(val, abs=1e-3)
+
+
+def test_a_distributed_run_saves_a_checkpoint_that_loads_and_generates(two_process_runs):
+    root, _ = two_process_runs
+    checkpoint = load_checkpoint(root / "straight")
+    assert checkpoint.meta["step"] == STEPS and checkpoint.meta["processes"] == 2
+    written = run_script(
+        "generate", "--checkpoint", str(root / "straight"), "--max_tokens", "30", "--seed", "1"
+    )
+    assert written.returncode == 0, written.stderr
+    assert len(written.stdout.strip()) >= 20
+
+
+def test_a_resumed_distributed_run_continues_exactly(two_process_runs):
+    root, _ = two_process_runs
+    assert load_checkpoint(root / "split" / "last").meta["step"] == EVAL_EVERY
+    resumed = torchrun("code/train.py", "--resume", str(root / "split"), "--no_progress")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming at step {EVAL_EVERY}" in resumed.stdout and f"done: {STEPS} steps" in resumed.stdout
+    assert resumed.stdout.count("done:") == 1  # rank 0 alone speaks
+    straight = load_checkpoint(root / "straight" / "last").model.state_dict()
+    again = load_checkpoint(root / "split" / "last").model.state_dict()
+    assert all(torch.equal(straight[k], again[k]) for k in straight)
+
+
+def test_resuming_on_another_number_of_processes_is_refused(two_process_runs):
+    root, _ = two_process_runs
+    alone = run_script("train", "--resume", str(root / "split"), "--no_progress")
+    assert alone.returncode == 2
+    assert "trained by 2 processes, not 1" in alone.stderr and "--nproc_per_node=2" in alone.stderr
+    assert "Traceback" not in alone.stderr
+
+
+def test_ctrl_c_stops_every_process_and_saves_once(tmp_path, trained_dir):
+    out = tmp_path / "run"
+    flags = ["--data", str(trained_dir.parent / "verse.txt"), "--out", str(out), *TINY_FLAGS]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    training = subprocess.Popen(
+        [*command, "code/train.py", *flags, "--max_iters", "100000", "--eval_interval", "20"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a process group of its own, as a terminal's Ctrl-C reaches
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 120
+    while not (out / "log.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(training.pid, signal.SIGINT)  # what Ctrl-C does: every process of the group at once
+    stdout, stderr = training.communicate(timeout=120)
+    assert "stopped by SIGINT" in stderr and f"--resume {out}" in stderr
+    saved = load_checkpoint(out / "last").meta["step"]
+    assert saved >= 20 and f"step {saved:6d}" in stdout
+
+
+@pytest.mark.parametrize(
+    "environment, problem",
+    [
+        ({"RANK": "1", "WORLD_SIZE": "x"}, "WORLD_SIZE='x' is not a whole number"),
+        ({"RANK": "2", "WORLD_SIZE": "2"}, "no possible"),
+    ],
+)
+def test_a_garbled_torchrun_environment_is_named(monkeypatch, environment, problem):
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(PushkinLMError, match=problem):
+        World.from_env()
+
+
+def test_without_torchrun_the_world_is_one_process(monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    world = World.from_env()
+    assert (world.rank, world.size, world.distributed, world.is_main) == (0, 1, False, True)
