@@ -38,9 +38,9 @@ def train_flags(p: argparse.ArgumentParser) -> None:
         p,
         "preset",
         choices=sorted(PRESETS),
-        default="default",
         help="named set of defaults that flags override: small (2 minutes, a smaller model), default "
-        "(10 minutes), shipped (the shipped checkpoint's recipe, about an hour on 2 CPU cores)",
+        "(10 minutes), shipped (the shipped checkpoint's recipe, about an hour on 2 CPU cores), "
+        "finetune (learning rate 1e-4, short warmup; the default with --init_from, else default)",
     )
     add_flags(p.add_argument_group("training"), TrainConfig)
     add_flags(p.add_argument_group("model size"), ModelConfig)

@@ -61,6 +61,14 @@ class World:
         """Whether this process logs, evaluates and saves."""
         return self.rank == 0
 
+    def launcher(self) -> str:
+        """What starts this world again, in front of `code/train.py` (for the resume command)."""
+        if not self.distributed:
+            return "python"
+        if self.local_size == self.size:
+            return f"torchrun --standalone --nproc_per_node={self.size}"
+        return "the same torchrun command with"
+
     def threads(self) -> int:
         """CPU threads per process where the user gave none: this machine's cores, shared out.
         (torchrun itself sets OMP_NUM_THREADS=1, which would leave cores idle.)"""

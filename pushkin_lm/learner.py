@@ -101,9 +101,11 @@ class Learner:
         """Continue where `state` left off. The model was built from the saved (average) weights:
         the trained ones go under their average."""
         if state.processes != self.world.size:
+            n = state.processes
+            again = "python code/train.py" if n == 1 else f"torchrun, --nproc_per_node={n} on one machine"
             raise PushkinLMError(
-                f"the run was trained by {state.processes} processes, not {self.world.size}; resume it "
-                f"with {state.processes} (torchrun --nproc_per_node={state.processes}, or nodes x per node)"
+                f"the run was trained by {n} process{'es' * (n > 1)}, not {self.world.size}; "
+                f"resume it with {n} ({again})"
             )
         if self.averaged is not None:
             self.model.load_state_dict(state.trained)

@@ -74,6 +74,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The recipe of the shipped checkpoint: about an hour on 2 CPU cores. The schedule counts
     # steps, so a slower machine trains the same model, only later (docs/results.md).
     "shipped": {"embed_dropout": 0.1, "max_iters": 8000, "max_minutes": 150.0, "eval_interval": 500},
+    # Fine-tuning (--init_from picks it unless --preset is given): a trained network needs small
+    # steps at once, not a long warmup to 2e-3, which undoes what it knew (docs/results.md).
+    "finetune": {"learning_rate": 1e-4, "min_lr": 1e-5, "warmup_iters": 10, "eval_interval": 50},
 }
 
 # What a resumed run may change: these leave the recipe alone (device and threads change only
@@ -81,9 +84,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 RESUMABLE = ("max_iters", "max_minutes", "eval_interval", "threads", "data", "device", "progress")
 
 
-def new_run(preset: str, given: dict[str, Any]) -> tuple[TrainConfig, ModelConfig]:
-    """The settings of a new run: the preset's, overridden by those given. A fine-tuning run
-    trains the network of the checkpoint it starts from."""
+def new_run(preset: str | None, given: dict[str, Any]) -> tuple[TrainConfig, ModelConfig]:
+    """The settings of a new run: the preset's (by default `finetune` with --init_from, else
+    `default`), overridden by those given. A fine-tuning run trains its checkpoint's network."""
+    preset = preset or ("finetune" if given.get("init_from") else "default")
     chosen = {**PRESETS[preset], **given}
     train_cfg = _pick(TrainConfig, chosen)
     if train_cfg.init_from:

@@ -65,18 +65,7 @@ class Trainer:
             torch.set_num_threads(cfg.threads or self.world.threads())
         torch.manual_seed(cfg.seed)
         self.data_path = resolve_data_path(cfg.data)
-        text = read_text(self.data_path)
-        start = load_start(cfg.init_from) if cfg.init_from and not run else None
-        self.corpus = _corpus(text, self.data_path, cfg, _vocab(text, self.data_path, run, start))
-        model_cfg = replace(model_cfg, vocab_size=len(self.corpus.vocab))
-        require_memory(training_bytes(model_cfg, cfg.batch_size, cfg.block_size), self.device, *TOO_BIG)
-        if run:
-            model, self.started_from = run.checkpoint.model, run.checkpoint.meta.get("started_from")
-        elif start:
-            model = grown_model(start, model_cfg)
-            self.started_from = origin(cfg.init_from, start, self.corpus.vocab)
-        else:
-            model, self.started_from = PushkinLM(model_cfg), None
+        self.corpus, model, self.started_from = _start(self.data_path, cfg, model_cfg, run, self.device)
         self.world.start(self.device)
         self.learner = Learner(model, self.corpus, cfg, self.device, self.world)
         self.step, self.best_val, self.elapsed_before, self.eval_seconds = 0, math.inf, 0.0, 0.0
@@ -98,14 +87,7 @@ class Trainer:
         """Train until max_iters, the time budget, a signal, or step `stop_at`; returns final metrics."""
         cfg = self.cfg
         budget_s = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
-        where = f"{self.device}"
-        if self.world.distributed:
-            where += f" x {self.world.size} processes, {torch.get_num_threads()} threads each"
-        self.log(
-            f"data {self.data_path}: {self.corpus.describe()}; "
-            f"model {self.learner.model.num_params():,} params on {where}"
-            + (f"; resuming at step {self.step}" if self.step else "")
-        )
+        self.log(self._describe())
         progress = Progress(cfg.progress, self.log) if self.world.is_main else Progress(False, _quiet)
         self.write = progress.write
         start = time.monotonic() - self.elapsed_before
@@ -134,8 +116,7 @@ class Trainer:
         if self.stop_signal and self.world.is_main:
             raise TrainingInterrupted(
                 f"stopped by {self.stop_signal} at step {self.step}; saved {self.out / 'last'}; "
-                f"continue with: {'the same torchrun, and ' if self.world.distributed else ''}"
-                f"python code/train.py --resume {self.out}"
+                f"continue with: {self.world.launcher()} code/train.py --resume {self.out}"
             )
         elapsed = time.monotonic() - start
         self.log(
@@ -149,6 +130,17 @@ class Trainer:
             "elapsed_s": elapsed,
             "train_seconds": elapsed - self.eval_seconds,  # time in training steps alone
         }
+
+    def _describe(self) -> str:
+        where = f"{self.device}"
+        if self.world.distributed:
+            threads = torch.get_num_threads()
+            where += f" x {self.world.size} processes, {threads} thread{'s' * (threads > 1)} each"
+        return (
+            f"data {self.data_path}: {self.corpus.describe()}; "
+            f"model {self.learner.model.num_params():,} params on {where}"
+            + (f"; resuming at step {self.step}" if self.step else "")
+        )
 
     def _train_step(self, lr: float) -> float:
         try:
@@ -184,7 +176,7 @@ class Trainer:
         state = self.learner.state(**counters, best_val=self.best_val, eval_seconds=self.eval_seconds)
         if not self.world.is_main:
             return counters
-        trained_s = round(elapsed - self.eval_seconds, 1)  # time in training steps alone
+        trained_s = round(elapsed - self.eval_seconds, 3)  # time in training steps alone
         started = time.monotonic()
         metrics = {**counters, "train_s": trained_s, **self.evaluate()}
         self.eval_seconds += time.monotonic() - started
@@ -219,6 +211,23 @@ class Trainer:
             ) from None
         self.step, self.best_val = state.step, state.best_val
         self.elapsed_before, self.eval_seconds = state.elapsed_s, state.eval_seconds
+
+
+def _start(
+    path: Path, cfg: TrainConfig, model_cfg: ModelConfig, run: Run | None, device: torch.device
+) -> tuple[Corpus, PushkinLM, dict | None]:
+    """The text prepared for training and the network that starts on it: a new one, a saved run's,
+    or a checkpoint's (`--init_from`, grown to the text's new characters; then also where it started)."""
+    text = read_text(path)
+    start = load_start(cfg.init_from) if cfg.init_from and not run else None
+    corpus = _corpus(text, path, cfg, _vocab(text, path, run, start))
+    model_cfg = replace(model_cfg, vocab_size=len(corpus.vocab))
+    require_memory(training_bytes(model_cfg, cfg.batch_size, cfg.block_size), device, *TOO_BIG)
+    if run:
+        return corpus, run.checkpoint.model, run.checkpoint.meta.get("started_from")
+    if start:
+        return corpus, grown_model(start, model_cfg), origin(cfg.init_from, start, corpus.vocab)
+    return corpus, PushkinLM(model_cfg), None
 
 
 def _vocab(text: str, path: Path, run: Run | None, start: Checkpoint | None) -> CharVocab:

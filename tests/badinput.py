@@ -28,6 +28,11 @@ def edit_weights(ck: Path, name: str, value: float) -> None:
     save_file(weights, ck / "model.safetensors")
 
 
+def edit_trainer_state(last: Path, **changes) -> None:
+    state = json.loads((last / "trainer.json").read_text())
+    (last / "trainer.json").write_text(json.dumps({**state, **changes}))
+
+
 def truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[:300])
 

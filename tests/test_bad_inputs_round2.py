@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import torch
-from badinput import check_case, edit_config, edit_weights
+from badinput import check_case, edit_config, edit_trainer_state, edit_weights
 from conftest import ROOT, TINY_FLAGS, run_script
 
 from pushkin_lm.checkpoint import SHIPPED
@@ -160,7 +160,26 @@ CASES = {
         None,
         "CPU cores",
     ),
+    "fine-tuning with another network size": (
+        "train",
+        ["--init_from", "RUN", "--data", "W/verse.txt", "--out", "W/out", "--hidden_size", "64"],
+        None,
+        "brings its own network (hidden_size: 32 there, 64 given); drop --hidden_size",
+    ),
+    "fine-tuning from a missing checkpoint": (
+        "train",
+        ["--init_from", "W/nowhere", "--data", "W/verse.txt", "--out", "W/out"],
+        None,
+        "does not exist; pass --init_from with",
+    ),
+    "resuming a 2-process run on 1": (
+        "train",
+        ["--resume", "RUN"],
+        lambda w: edit_trainer_state(w / "run" / "last", processes=2),
+        "trained by 2 processes, not 1; resume it with 2 (torchrun, --nproc_per_node=2",
+    ),
 }
+
 
 
 @pytest.mark.parametrize("case", CASES)

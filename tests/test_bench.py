@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_verse
+from conftest import TINY_FLAGS, make_verse
 
 from pushkin_lm.checkpoint import load_checkpoint
 from pushkin_lm.data import read_text, split_train_val
@@ -44,6 +44,10 @@ def bench_runs(checkpoint: Path, data: Path, scratch: Path) -> dict[str, list[st
         "compare_render": ["compare", "--render", str(SHIPPED_RESULTS)],
         "gpt": ["gpt", "--minutes", "0.005", "--data", str(data), "--json"],
         "corpus": ["corpus"],
+        "distributed_scaling": ["distributed_scaling", "--data", str(data), "--steps", "40", "--rounds", "1"]
+        + ["--json", "--", *TINY_FLAGS],
+        "finetune": ["finetune", "--data", str(data), "--checkpoint", str(checkpoint), "--minutes", "0.01"]
+        + ["--json", "--", "--batch_size", "4", "--block_size", "16"],
         # The shipped model (the default): its vocabulary has every letter of the Onegin prompt line.
         "generate_memory": ["generate_memory", "--lengths", "20", "--prompt_lengths", "600", "--json"],
         "generate_speed": ["generate_speed", *on_verse, "--chars", "30", "--window", "16"]
@@ -246,3 +250,18 @@ def test_train_step(runs: Runs) -> None:
     assert (result["hidden_size"], result["attention"], result["bf16"]) == (32, True, False)
     assert 0 < result["eager_step_s"] < 30 and result["eager_warmup_s"] > 0
     assert "compiled_step_s" not in result
+
+
+def test_distributed_scaling(runs: Runs) -> None:
+    result = runs.json("distributed_scaling")
+    assert [row["processes"] for row in result["rows"]] == [1, 2]
+    assert all(row["threads_each"] == 1 and row["chars_per_s"] > 0 for row in result["rows"])
+    assert result["rows"][0]["speedup"] == 1.0 and result["batch_size_per_process"] == 4
+
+
+def test_finetune(runs: Runs, verse_path: Path) -> None:
+    result = runs.json("finetune")
+    vocab_size = len(CharVocab.build(read_text(verse_path)))
+    for run in ("as_is", "fine_tuned", "from_scratch"):
+        assert nats(result[f"{run}_nats_per_char"], vocab_size)
+    assert result["minutes"] == 0.01 and result["val_chars"] > 0

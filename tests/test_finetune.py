@@ -49,6 +49,7 @@ def test_fine_tuning_on_a_new_text_records_where_it_started(trained_dir, tmp_pat
     assert origin["new_chars"] == "".join(result.vocab.chars[len(start.vocab) :])
     assert result.meta["train_config"]["init_from"] == str(trained_dir)
     assert result.meta["step"] == 12  # a fresh schedule: the count starts again
+    assert result.meta["train_config"]["learning_rate"] == 1e-4  # the finetune preset's
     assert result.model.cfg.hidden_size == start.model.cfg.hidden_size  # its network, not the preset's
     trainer = json.loads((out / "last" / "trainer.json").read_text())
     assert trainer["step"] == 12

@@ -10,7 +10,7 @@ from conftest import ROOT, TINY_FLAGS
 
 from pushkin_lm.checkpoint import load_checkpoint
 
-TRIALS = 20
+TRIALS = 10
 MAX_TRIALS = 60  # a loaded machine spends less of its time in writes: keep killing until one lands there
 TINY = [*TINY_FLAGS, "--threads", "1"]
 
