@@ -16,6 +16,7 @@ from distributed_worker import EVAL_EVERY, MODEL, STEPS
 from safetensors.torch import load_file
 
 from pushkin_lm.checkpoint import load_checkpoint
+from pushkin_lm.device import usable_cores
 from pushkin_lm.distributed import World
 from pushkin_lm.errors import PushkinLMError
 from pushkin_lm.train import Trainer
@@ -85,6 +86,8 @@ def test_a_resumed_distributed_run_continues_exactly(two_process_runs):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming at step {EVAL_EVERY}" in resumed.stdout and f"done: {STEPS} steps" in resumed.stdout
     assert resumed.stdout.count("done:") == 1  # rank 0 alone speaks
+    threads = max(1, usable_cores() // 2)  # the cores shared out, not torchrun's OMP_NUM_THREADS=1
+    assert f"on cpu x 2 processes, {threads} thread" in resumed.stdout
     straight = load_checkpoint(root / "straight" / "last").model.state_dict()
     again = load_checkpoint(root / "split" / "last").model.state_dict()
     assert all(torch.equal(straight[k], again[k]) for k in straight)
