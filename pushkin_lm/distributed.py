@@ -40,7 +40,10 @@ class World:
 
     @classmethod
     def from_env(cls) -> World:
-        """The world torchrun describes in the environment; a world of one without it."""
+        """The world torchrun describes in the environment; a world of one without it (a stray
+        RANK alone, which other launchers set, does not make one)."""
+        if "WORLD_SIZE" not in os.environ:
+            return cls()
         values = {}
         for name in ENVIRONMENT:
             text = os.environ.get(name, "0" if "RANK" in name else "1")
