@@ -65,6 +65,12 @@ def extend_vocab(vocab: CharVocab, text: str) -> CharVocab:
 def grown_model(checkpoint: Checkpoint, cfg: ModelConfig) -> PushkinLM:
     """The checkpoint's network under `cfg` (its regularisation), with rows for `cfg.vocab_size`
     characters: the old ones kept, each new one a copy of the unknown slot's (id 0)."""
+    regularised = {name: getattr(cfg, name) for name in REGULARISATION}
+    if cfg != replace(checkpoint.model.cfg, vocab_size=cfg.vocab_size, **regularised):
+        raise PushkinLMError(
+            f"the network settings differ from those of {checkpoint.path}, the checkpoint fine-tuning "
+            "starts from; take them from finetune.starting_config"
+        )
     weights = checkpoint.model.state_dict()
     added = cfg.vocab_size - len(checkpoint.vocab)
     for name in VOCAB_ROWS:

@@ -28,7 +28,7 @@ from .device import resolve_device
 from .distributed import World
 from .errors import PushkinLMError, TrainingInterrupted
 from .evaluate import fit_temperature, score_ids
-from .finetune import extend_vocab, grown_model, load_start, origin
+from .finetune import extend_vocab, grown_model, load_start, origin, starting_config
 from .learner import Learner
 from .memory import require_memory, training_bytes
 from .model import ModelConfig, PushkinLM
@@ -287,5 +287,8 @@ class _StopOnSignals:
 
 
 def train(cfg: TrainConfig, model_cfg: ModelConfig | None = None, log=print, overwrite: bool = False) -> dict:
-    """Train a model as `cfg` and `model_cfg` say; returns the final metrics."""
-    return Trainer(cfg, model_cfg or ModelConfig(), log=log, overwrite=overwrite).run()
+    """Train a model as `cfg` and `model_cfg` say (by default: a new default network, or with
+    `cfg.init_from` the checkpoint's own); returns the final metrics."""
+    if model_cfg is None:
+        model_cfg = starting_config(cfg.init_from, {}) if cfg.init_from else ModelConfig()
+    return Trainer(cfg, model_cfg, log=log, overwrite=overwrite).run()

@@ -181,7 +181,6 @@ CASES = {
 }
 
 
-
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input(case, workspace, capsys):
     check_case(CASES[case], workspace, capsys)

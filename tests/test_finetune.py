@@ -3,12 +3,15 @@ optimizer and schedule; characters the model has never seen extend its vocabular
 
 import json
 
+import pytest
 import torch
-from conftest import TINY_FLAGS, make_verse, run_script
+from conftest import TINY_FLAGS, TINY_MODEL, make_verse, run_script, tiny_run_config
 
 from pushkin_lm.checkpoint import load_checkpoint
+from pushkin_lm.errors import PushkinLMError
 from pushkin_lm.finetune import extend_vocab, grown_model
 from pushkin_lm.model import ModelConfig
+from pushkin_lm.train import Trainer
 from pushkin_lm.vocab import CharVocab
 
 NEW_TEXT = "Quiet night, the river sleeps;\nzephyr, QUIET!\n\n</s>\n\n"  # Latin letters it has never seen
@@ -75,3 +78,9 @@ def test_a_missing_starting_checkpoint_is_one_line_naming_the_flag(verse_file, t
     done = run_script("train", *flags)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert f"checkpoint {missing} does not exist; pass --init_from with" in done.stderr
+
+
+def test_the_python_api_refuses_a_network_other_than_the_checkpoints(trained_dir, verse_file, tmp_path):
+    cfg = tiny_run_config(verse_file, tmp_path / "out", max_iters=2, init_from=str(trained_dir))
+    with pytest.raises(PushkinLMError, match="differ from those of"):
+        Trainer(cfg, ModelConfig(**{**TINY_MODEL, "hidden_size": 64}), log=lambda *_: None)

@@ -24,7 +24,6 @@ from pushkin_lm.card import SAMPLE
 from pushkin_lm.checkpoint import FORMAT_VERSION, SHIPPED, load_checkpoint
 from pushkin_lm.decoder import Decoder
 from pushkin_lm.errors import PushkinLMError
-from pushkin_lm.finetune import starting_config
 from pushkin_lm.hub import PushkinLMHub, looks_like_repo_id, push, push_flags
 from pushkin_lm.model import PushkinLM
 from pushkin_lm.sample import SampleConfig, generate
@@ -306,7 +305,7 @@ def test_fine_tuning_starts_from_a_repo_id_in_the_cache(published, offline_cache
     publish_to_cache(offline_cache, published)
     (tmp_path / "mine.txt").write_text(make_verse(9), encoding="utf-8")
     cfg = tiny_run_config(tmp_path / "mine.txt", tmp_path / "tuned", max_iters=4, init_from=OWNER_NAME)
-    train(cfg, starting_config(OWNER_NAME, {}), log=lambda *_: None)
+    train(cfg, log=lambda *_: None)  # the network: the checkpoint's
     tuned = load_checkpoint(tmp_path / "tuned")
     assert tuned.meta["started_from"]["checkpoint"] == OWNER_NAME
     assert tuned.model.cfg == PushkinLMHub.from_pretrained(OWNER_NAME).cfg
