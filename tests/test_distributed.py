@@ -101,7 +101,7 @@ def test_resuming_on_another_number_of_processes_is_refused(two_process_runs):
     assert "Traceback" not in alone.stderr
 
 
-def test_ctrl_c_stops_every_process_and_saves_once(tmp_path, trained_dir):
+def test_a_distributed_run_locks_its_folder_and_ctrl_c_saves_it_once(tmp_path, trained_dir):
     out = tmp_path / "run"
     flags = ["--data", str(trained_dir.parent / "verse.txt"), "--out", str(out), *TINY_FLAGS]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
@@ -117,6 +117,8 @@ def test_ctrl_c_stops_every_process_and_saves_once(tmp_path, trained_dir):
     deadline = time.monotonic() + 120
     while not (out / "log.jsonl").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
+    second = run_script("train", *flags, "--overwrite")  # rank 0 holds the folder's lock
+    assert second.returncode == 2 and "is in use by another training run" in second.stderr
     os.killpg(training.pid, signal.SIGINT)  # what Ctrl-C does: every process of the group at once
     stdout, stderr = training.communicate(timeout=120)
     assert "stopped by SIGINT" in stderr and f"--resume {out}" in stderr

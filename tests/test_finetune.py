@@ -84,3 +84,10 @@ def test_the_python_api_refuses_a_network_other_than_the_checkpoints(trained_dir
     cfg = tiny_run_config(verse_file, tmp_path / "out", max_iters=2, init_from=str(trained_dir))
     with pytest.raises(PushkinLMError, match="differ from those of"):
         Trainer(cfg, ModelConfig(**{**TINY_MODEL, "hidden_size": 64}), log=lambda *_: None)
+
+
+def test_a_preset_given_with_init_from_replaces_the_finetune_preset(trained_dir, verse_file, tmp_path):
+    flags = ["--init_from", str(trained_dir), "--data", str(verse_file), "--max_iters", "2", *TINY_FLAGS]
+    done = run_script("train", *flags, "--out", str(tmp_path / "run"), "--preset", "default")
+    assert done.returncode == 0, done.stderr
+    assert load_checkpoint(tmp_path / "run").meta["train_config"]["learning_rate"] == 2e-3
