@@ -88,7 +88,7 @@ class Trainer:
         cfg = self.cfg
         budget_s = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
         self.log(self._describe())
-        progress = Progress(cfg.progress, self.log) if self.world.is_main else Progress(False, _quiet)
+        progress = Progress(cfg.progress and self.world.is_main, self.log)  # the others' log is quiet
         self.write = progress.write
         start = time.monotonic() - self.elapsed_before
         metrics: dict = {}

@@ -22,18 +22,14 @@ from pushkin_lm.errors import PushkinLMError
 from pushkin_lm.train import Trainer
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
+# torchrun on this machine, 2 processes, on a free port of its own
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 
 
-def torchrun(*args: str, processes: int = 2, **kwargs) -> subprocess.Popen | subprocess.CompletedProcess:
-    """`torchrun --standalone --nproc_per_node=N ARGS` on this machine (a free port of its own)."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+def torchrun(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*command, *args], capture_output=True, text=True, cwd=ROOT, timeout=240, stdin=subprocess.DEVNULL
+        [*TORCHRUN, *args], capture_output=True, text=True, cwd=ROOT, timeout=240, stdin=subprocess.DEVNULL
     )
-
-
-def weights(path: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(path))
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +46,7 @@ def two_process_runs(tmp_path_factory, trained_dir):
 
 def test_both_ranks_end_with_identical_weights_those_of_one_process_with_all_lanes(two_process_runs):
     root, data = two_process_runs
-    rank0, rank1 = (
-        weights(root / "straight" / "rank0.safetensors"),
-        weights(root / "straight" / "rank1.safetensors"),
-    )
+    rank0, rank1 = (load_file(root / "straight" / f"rank{rank}.safetensors") for rank in (0, 1))
     assert rank0.keys() == rank1.keys()
     assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
     # One process reading all 8 lanes takes the same steps: the ranks read disjoint halves of one
@@ -104,9 +97,8 @@ def test_resuming_on_another_number_of_processes_is_refused(two_process_runs):
 def test_a_distributed_run_locks_its_folder_and_ctrl_c_saves_it_once(tmp_path, trained_dir):
     out = tmp_path / "run"
     flags = ["--data", str(trained_dir.parent / "verse.txt"), "--out", str(out), *TINY_FLAGS]
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     training = subprocess.Popen(
-        [*command, "code/train.py", *flags, "--max_iters", "100000", "--eval_interval", "20"],
+        [*TORCHRUN, "code/train.py", *flags, "--max_iters", "100000", "--eval_interval", "20"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
