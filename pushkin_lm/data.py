@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -99,45 +100,81 @@ def split_train_val(seq: Splittable, val_fraction: float) -> tuple[Splittable, S
 
 
 @dataclass
-class Corpus:
-    """A text ready to train on: its vocabulary and three consecutive splits of its ids."""
+class Split:
+    """One source's text as three consecutive slices of ids: train, calibration, validation."""
 
-    vocab: CharVocab
+    name: str
+    weight: float  # its share of every training batch (its lanes); the shares of a corpus add up to 1
     train: torch.Tensor
     calib: torch.Tensor  # the training split's tail, never trained on: it fits the temperature
     val: torch.Tensor
 
+
+@dataclass
+class Corpus:
+    """A text, or a mixture of sources, ready to train on: one vocabulary and each source's splits."""
+
+    vocab: CharVocab
+    sources: list[Split]
+
+    @property
+    def mixed(self) -> bool:
+        return len(self.sources) > 1
+
+    @property
+    def train(self) -> torch.Tensor:
+        """Every source's training ids, one after the other (one source: its own)."""
+        return joined([s.train for s in self.sources])
+
+    @property
+    def calib(self) -> torch.Tensor:
+        return joined([s.calib for s in self.sources])
+
+    @property
+    def val(self) -> torch.Tensor:
+        return joined([s.val for s in self.sources])
+
     def describe(self) -> str:
-        return (
-            f"vocab {len(self.vocab)}, train {len(self.train):,} / calibration {len(self.calib):,} / "
-            f"val {len(self.val):,} chars"
-        )
+        sizes = f"train {len(self.train):,} / calibration {len(self.calib):,} / val {len(self.val):,} chars"
+        if not self.mixed:
+            return f"vocab {len(self.vocab)}, {sizes}"
+        mix = ", ".join(f"{s.name} {s.weight:.0%} ({len(s.train):,} train chars)" for s in self.sources)
+        return f"vocab {len(self.vocab)}, {sizes}; mix {mix}"
+
+
+def joined(parts: list[torch.Tensor]) -> torch.Tensor:
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def split_ids(ids: torch.Tensor, val_fraction: float, calib_fraction: float) -> tuple[torch.Tensor, ...]:
+    """Train, calibration and validation ids: the last `val_fraction` validates and the last
+    `calib_fraction` of the rest is held out to calibrate; the first part trains."""
+    train, val = split_train_val(ids, val_fraction)
+    train, calib = split_train_val(train, calib_fraction)
+    return train, calib, val
 
 
 def prepare(text: str, val_fraction: float, calib_fraction: float, vocab: CharVocab | None = None) -> Corpus:
     """One vocabulary over the whole text (as nanoGPT does; or `vocab`, where a model brings its
-    own), the last `val_fraction` validating and the last `calib_fraction` of the rest held out to
-    calibrate; the first part trains.
+    own), split by `split_ids`.
 
     The calibration slice says how sure the model should be of text it has not seen, without
     touching the validation split.
     """
     vocab = vocab or CharVocab.build(text)
-    ids = torch.tensor(vocab.encode(text), dtype=torch.long)
-    train, val = split_train_val(ids, val_fraction)
-    train, calib = split_train_val(train, calib_fraction)
-    return Corpus(vocab, train, calib, val)
+    train, calib, val = split_ids(vocab.tensor(text), val_fraction, calib_fraction)
+    return Corpus(vocab, [Split("text", 1.0, train, calib, val)])
 
 
 def random_windows(
     ids: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`batch_size` random windows of inputs and their next-character targets."""
+    """`batch_size` random windows of inputs and their next-character targets (int64)."""
     starts = torch.randint(len(ids) - block_size, (batch_size,), generator=generator)
     offsets = torch.arange(block_size)
     x = ids[starts[:, None] + offsets]
     y = ids[starts[:, None] + offsets + 1]
-    return x, y
+    return x.long(), y.long()
 
 
 class ConsecutiveWindows:
@@ -194,4 +231,79 @@ class ConsecutiveWindows:
             self.position = 0
         window = slice(self.position, self.position + self.block_size)
         self.position += self.block_size
-        return self.inputs[:, window], self.targets[:, window], fresh
+        return self.inputs[:, window].long(), self.targets[:, window].long(), fresh
+
+
+class MixtureWindows:
+    """Consecutive windows from several sources at once: each source reads its own lanes, as many
+    as its share of the batch, so every step reads the mixture in the same proportions.
+
+        batch rows:  | verse lanes ........ | prose lanes .. |     (e.g. 24 + 8 of 32)
+
+    A source that has read all its text starts a new pass at a new shift, and then every lane's
+    carried state is reset (as one source's new pass always did); with one source this is
+    `ConsecutiveWindows` itself.
+    """
+
+    def __init__(
+        self,
+        sources: list[Split],
+        block_size: int,
+        batch_size: int,
+        generator: torch.Generator,
+        rank: int = 0,
+        processes: int = 1,
+    ) -> None:
+        self.lanes = lane_counts([s.weight for s in sources], batch_size)
+        self.parts = [
+            ConsecutiveWindows(s.train, block_size, n, generator, rank, processes)
+            for s, n in zip(sources, self.lanes, strict=True)
+        ]
+
+    def state_dict(self) -> dict:
+        states = [part.state_dict() for part in self.parts]
+        return states[0] if len(states) == 1 else {"sources": states}
+
+    def load_state_dict(self, state: dict) -> None:
+        states = [state] if len(self.parts) == 1 else state["sources"]
+        if len(states) != len(self.parts):
+            raise ValueError(f"the run read {len(states)} sources, not {len(self.parts)}")
+        for part, saved in zip(self.parts, states, strict=True):
+            part.load_state_dict(saved)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """Inputs, targets, and whether any source starts a new pass (so state must be reset)."""
+        batches = [part.next() for part in self.parts]
+        if len(batches) == 1:
+            return batches[0]
+        x, y, fresh = zip(*batches, strict=True)
+        return torch.cat(x), torch.cat(y), any(fresh)
+
+
+def mixture_random_windows(
+    sources: list[Split], block_size: int, batch_size: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`random_windows` from each source, as many rows as its share of `batch_size`."""
+    if len(sources) == 1:
+        return random_windows(sources[0].train, block_size, batch_size, generator)
+    drawn = [
+        random_windows(s.train, block_size, n, generator)
+        for s, n in zip(sources, lane_counts([s.weight for s in sources], batch_size), strict=True)
+    ]
+    return torch.cat([x for x, _ in drawn]), torch.cat([y for _, y in drawn])
+
+
+def lane_counts(weights: list[float], lanes: int) -> list[int]:
+    """`lanes` shared out in proportion to `weights` (largest remainder), each source at least one."""
+    if lanes < len(weights):
+        raise PushkinLMError(
+            f"{len(weights)} sources need at least as many lanes, and --batch_size is {lanes}; "
+            f"use --batch_size {len(weights)} or more"
+        )
+    exact = [lanes * w / sum(weights) for w in weights]
+    counts = [max(1, math.floor(x)) for x in exact]
+    while sum(counts) > lanes:  # a source's minimum of one lane took more than its share
+        counts[max((i for i in range(len(counts)) if counts[i] > 1), key=lambda i: counts[i] - exact[i])] -= 1
+    for i in sorted(range(len(weights)), key=lambda i: counts[i] - exact[i])[: lanes - sum(counts)]:
+        counts[i] += 1
+    return counts

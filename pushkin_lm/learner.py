@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 
-from .data import ConsecutiveWindows, Corpus, random_windows
+from .data import Corpus, MixtureWindows, mixture_random_windows
 from .device import native_bf16
 from .distributed import World
 from .errors import PushkinLMError
@@ -40,8 +40,8 @@ class Learner:
         self.my_rows = slice(world.rank * cfg.batch_size, (world.rank + 1) * cfg.batch_size)
         self.lanes = None
         if cfg.stateful:
-            self.lanes = ConsecutiveWindows(
-                corpus.train, cfg.block_size, cfg.batch_size, self.batches, world.rank, world.size
+            self.lanes = MixtureWindows(
+                corpus.sources, cfg.block_size, cfg.batch_size, self.batches, world.rank, world.size
             )
         self.carried: ModelState | None = None  # model state carried between consecutive windows
         # bf16 autocast by default only on a CPU with native bf16; a GPU uses TF32.
@@ -62,7 +62,7 @@ class Learner:
             x, y, fresh = self.lanes.next()
         else:
             everyone = cfg.batch_size * self.world.size  # every process draws all, and takes its rows
-            x, y = random_windows(self.corpus.train, cfg.block_size, everyone, self.batches)
+            x, y = mixture_random_windows(self.corpus.sources, cfg.block_size, everyone, self.batches)
             x, y, fresh = x[self.my_rows], y[self.my_rows], True
         x, y = x.to(self.device), y.to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):

@@ -33,9 +33,10 @@ class Progress:
             bar_format="{percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}",
         )
 
-    def update(self, fraction: float, step: int, loss: float, lr: float) -> None:
-        """Report the schedule's progress (steps or time budget, whichever is further along)."""
-        status = f"step {step} loss {loss:.3f} lr {lr:.1e}"
+    def update(self, fraction: float, step: int, loss: float, lr: float, epochs: str = "") -> None:
+        """Report the schedule's progress (steps or time budget, whichever is further along) and,
+        where given, how many passes over its text (each source's) training has made."""
+        status = f"step {step} loss {loss:.3f} lr {lr:.1e}" + (f" | epoch {epochs}" if epochs else "")
         if self.live:
             self.bar.update(min(TICKS, int(fraction * TICKS)) - self.bar.n)
             self.bar.set_postfix_str(status)
@@ -61,6 +62,7 @@ def describe_evaluation(metrics: dict, elapsed_s: float, improved: bool) -> str:
         for name, value in metrics.items()
         if name.endswith("_nats_per_char")
     ]
+    scores += [f"val {name} {value:.4f}" for name, value in metrics.get("val_by_source", {}).items()]
     return (
         f"step {metrics['step']:>6} | {elapsed_s / 60:5.1f} min | " + " | ".join(scores)
         + f" | temperature {metrics['temperature']:.2f}" + (" | best" if improved else "")

@@ -32,12 +32,14 @@ def setting(
     below: float | None = None,
     choices: tuple[str, ...] | None = None,
     flag: bool = True,
+    many: bool = False,
 ) -> Any:
     """A dataclass field with its help text and range (`minimum` <=, `above` <, `maximum` >=,
-    `below` >); `flag=False` keeps it off the command line. A `default` of MISSING is required."""
+    `below` >); `flag=False` keeps it off the command line; `many` lets it hold one value or a
+    list of several (its flag takes one or more). A `default` of MISSING is required."""
     bounds = {"minimum": minimum, "above": above, "maximum": maximum, "below": below}
     return dataclasses.field(
-        default=default, metadata={"help": help, "choices": choices, "flag": flag, **bounds}
+        default=default, metadata={"help": help, "choices": choices, "flag": flag, "many": many, **bounds}
     )
 
 
@@ -58,6 +60,9 @@ def check(config: Any, what: str = "setting") -> None:
         value, (kind, optional) = getattr(config, f.name), kinds[f.name]
         if value is None and optional:
             continue
+        if f.metadata.get("many") and isinstance(value, list | tuple):
+            _check_many(config, f, kind, value, what)
+            continue
         if kind is float and type(value) is int:
             value = float(value)
             object.__setattr__(config, f.name, value)
@@ -66,6 +71,13 @@ def check(config: Any, what: str = "setting") -> None:
         problem = _out_of_range(value, f.metadata)
         if problem:
             raise PushkinLMError(f"{what} {f.name} must be {problem}, got {value}")
+
+
+def _check_many(config: Any, f: dataclasses.Field, kind: type, values: list | tuple, what: str) -> None:
+    """A list of several values, each of `kind`; a list of one is stored as that one value."""
+    if not values or any(type(v) is not kind for v in values):
+        raise PushkinLMError(f"{what} {f.name} must be {kind.__name__} or a list of them, got {values!r}")
+    object.__setattr__(config, f.name, values[0] if len(values) == 1 else list(values))
 
 
 def _out_of_range(value: Any, meta: typing.Mapping[str, Any]) -> str | None:
@@ -114,6 +126,8 @@ def add_flags(parser: argparse._ActionsContainer, cls: type, skip: tuple[str, ..
         names = [f"--{f.name}"] + ([f"--{f.name.replace('_', '-')}"] if "_" in f.name else [])
         if kind is bool:
             parser.add_argument(*names, dest=f.name, action=YesNo, help=help_text)
+        elif f.metadata.get("many"):
+            parser.add_argument(*names, dest=f.name, nargs="+", metavar=f.name.upper(), help=help_text)
         elif f.metadata["choices"]:
             parser.add_argument(*names, dest=f.name, choices=f.metadata["choices"], help=help_text)
         else:

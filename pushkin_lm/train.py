@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from .checkpoint import Checkpoint
-from .data import Corpus, prepare, read_text, resolve_data_path
+from .data import Corpus, lane_counts
 from .device import resolve_device
 from .distributed import World
 from .errors import PushkinLMError, TrainingInterrupted
@@ -31,6 +31,7 @@ from .evaluate import fit_temperature, score_ids
 from .finetune import extend_vocab, grown_model, load_start, origin, starting_config
 from .learner import Learner
 from .memory import require_memory, training_bytes
+from .mixture import Source, parse_sources, read_corpus
 from .model import ModelConfig, PushkinLM
 from .progress import Progress, describe_evaluation
 from .recipe import TrainConfig, learning_rate_at, resumed_run
@@ -39,6 +40,9 @@ from .vocab import CharVocab
 
 TRAIN_SCORE_CHARS = 50_000  # a fixed slice of the training split, scored like validation
 CALIB_FIT_CHARS = 50_000  # at most this much of the calibration slice (its end) fits the temperature
+# At most this much of each source's validation slice is scored: all of Pushkin's (50,829), and
+# a bounded share of a 44 M-character prose source, whose full slice would take many minutes.
+VAL_SCORE_CHARS = 250_000
 HUB_SOURCE = "hf://datasets/abobster/pushkin_new/train.txt"
 TOO_BIG = (
     "training this network with this batch",
@@ -64,8 +68,8 @@ class Trainer:
         if cfg.threads or self.world.distributed:  # torchrun would leave each process one thread
             torch.set_num_threads(cfg.threads or self.world.threads())
         torch.manual_seed(cfg.seed)
-        self.data_path = resolve_data_path(cfg.data)
-        self.corpus, model, self.started_from = _start(self.data_path, cfg, model_cfg, run, self.device)
+        self.sources = _sources(cfg.data)
+        self.corpus, model, self.started_from = _start(self.sources, cfg, model_cfg, run, self.device)
         self.world.start(self.device)
         self.learner = Learner(model, self.corpus, cfg, self.device, self.world)
         self.step, self.best_val, self.elapsed_before, self.eval_seconds = 0, math.inf, 0.0, 0.0
@@ -105,7 +109,7 @@ class Trainer:
                 done = max(self.step / cfg.max_iters, elapsed / budget_s)
                 lr = learning_rate_at(cfg, self.step, done)
                 loss = self._train_step(lr)
-                progress.update(done, self.step, loss, lr)
+                progress.update(done, self.step, loss, lr, self._epochs())
                 if self.step % cfg.eval_interval == 0 or self.step == cfg.max_iters:
                     metrics = self._checkpoint(time.monotonic() - start)
                 if self.step == stop_at:
@@ -137,10 +141,20 @@ class Trainer:
             threads = torch.get_num_threads()
             where += f" x {self.world.size} processes, {threads} thread{'s' * (threads > 1)} each"
         return (
-            f"data {self.data_path}: {self.corpus.describe()}; "
+            f"data {self.cfg.data and _data_source(self.cfg.data) or self.sources[0].files[0]}: "
+            f"{self.corpus.describe()}; "
             f"model {self.learner.model.num_params():,} params on {where}"
             + (f"; resuming at step {self.step}" if self.step else "")
         )
+
+    def _epochs(self) -> str:
+        """Passes over the training split so far: one figure, or one per source of a mixture."""
+        read = self.step * self.cfg.block_size * self.world.size  # characters of each lane
+        lanes = lane_counts([s.weight for s in self.corpus.sources], self.cfg.batch_size)
+        passes = [read * n / len(s.train) for s, n in zip(self.corpus.sources, lanes, strict=True)]
+        if not self.corpus.mixed:
+            return f"{passes[0]:.2f}"
+        return " ".join(f"{s.name} {p:.2f}" for s, p in zip(self.corpus.sources, passes, strict=True))
 
     def _train_step(self, lr: float) -> float:
         try:
@@ -157,17 +171,25 @@ class Trainer:
 
     def evaluate(self) -> dict:
         """The saved weights' temperature, fitted on the held-out calibration slice, and their
-        calibrated nats/char on the whole validation split and a fixed slice of the training split."""
-        model, corpus = self.learner.saved_model, self.corpus
-        temperature = (
-            fit_temperature(model, corpus.calib[-CALIB_FIT_CHARS:]) if len(corpus.calib) > 1 else 1.0
-        )
-        parts = {"train": corpus.train[:TRAIN_SCORE_CHARS], "val": corpus.val}
-        scores = {
-            f"{k}_nats_per_char": score_ids(model, ids, temperature)
-            for k, ids in parts.items()
-            if len(ids) > 1
+        calibrated nats/char on the validation split and a fixed slice of the training split.
+
+        A mixture takes each source's share of the calibration and training slices, scores each
+        source's validation slice apart (`val_by_source`), and its validation score is their
+        mean weighted by the sources' shares: the loss of the mixture it trains on."""
+        model, sources = self.learner.saved_model, self.corpus.sources
+        calib = torch.cat([s.calib[-max(1, round(CALIB_FIT_CHARS * s.weight)) :] for s in sources])
+        temperature = fit_temperature(model, calib) if len(calib) > 1 else 1.0
+        train = torch.cat([s.train[: max(1, round(TRAIN_SCORE_CHARS * s.weight))] for s in sources])
+        scores = {"train_nats_per_char": score_ids(model, train, temperature)} if len(train) > 1 else {}
+        by_source = {
+            s.name: score_ids(model, s.val[:VAL_SCORE_CHARS], temperature) for s in sources if len(s.val) > 1
         }
+        if by_source:
+            shares = {s.name: s.weight for s in sources if s.name in by_source}
+            total = sum(shares.values())
+            scores["val_nats_per_char"] = sum(by_source[n] * w / total for n, w in shares.items())
+        if self.corpus.mixed:
+            scores["val_by_source"] = by_source
         return {**scores, "temperature": temperature}
 
     def _checkpoint(self, elapsed: float) -> dict:
@@ -192,7 +214,7 @@ class Trainer:
         return metrics
 
     def _save(self, name: str, metrics: dict, state: TrainerState | None = None) -> None:
-        source = str(self.cfg.data) if self.cfg.data else HUB_SOURCE
+        source = _data_source(self.cfg.data)
         meta = run_meta(metrics, self.best_val, self.cfg.to_json(), source, len(self.corpus.train))
         meta["processes"] = self.world.size
         if self.started_from:
@@ -213,14 +235,32 @@ class Trainer:
         self.elapsed_before, self.eval_seconds = state.elapsed_s, state.eval_seconds
 
 
+def _sources(data: str | list[str] | None) -> list[Source]:
+    """What `--data` names: its sources, or the Pushkin corpus from the Hub."""
+    if data is None:
+        from .hub import download_corpus  # the Hub client is only imported when needed
+
+        return [Source("train", (download_corpus(),))]
+    return parse_sources(data)
+
+
+def _data_source(data: str | list[str] | None) -> str:
+    """What a run's metadata and log say it trained on."""
+    if data is None:
+        return HUB_SOURCE
+    return data if isinstance(data, str) else " ".join(data)
+
+
 def _start(
-    path: Path, cfg: TrainConfig, model_cfg: ModelConfig, run: Run | None, device: torch.device
+    sources: list[Source], cfg: TrainConfig, model_cfg: ModelConfig, run: Run | None, device: torch.device
 ) -> tuple[Corpus, PushkinLM, dict | None]:
     """The text prepared for training and the network that starts on it: a new one, a saved run's,
     or a checkpoint's (`--init_from`, grown to the text's new characters; then also where it started)."""
-    text = read_text(path)
     start = load_start(cfg.init_from) if cfg.init_from and not run else None
-    corpus = _corpus(text, path, cfg, _vocab(text, path, run, start))
+    corpus = read_corpus(
+        sources, cfg.val_fraction, cfg.calib_fraction, lambda own, _: _vocab(own, cfg.data, run, start)
+    )
+    _check_length(corpus, cfg)
     model_cfg = replace(model_cfg, vocab_size=len(corpus.vocab))
     require_memory(training_bytes(model_cfg, cfg.batch_size, cfg.block_size), device, *TOO_BIG)
     if run:
@@ -230,31 +270,33 @@ def _start(
     return corpus, PushkinLM(model_cfg), None
 
 
-def _vocab(text: str, path: Path, run: Run | None, start: Checkpoint | None) -> CharVocab:
-    """The run's vocabulary: the text's own; a fine-tuning run's start's, extended by the text; a
+def _vocab(
+    own: CharVocab, data: str | list[str] | None, run: Run | None, start: Checkpoint | None
+) -> CharVocab:
+    """The run's vocabulary: the text's own; a fine-tuning run's start's, extended by the text's; a
     resumed run's saved one, refused if the text's characters changed."""
     if start is not None:
-        return extend_vocab(start.vocab, text)
+        return extend_vocab(start.vocab, "".join(own.chars[1:]))
     if run is None:
-        return CharVocab.build(text)
+        return own
     saved, fine_tuned = run.checkpoint.vocab, "started_from" in run.checkpoint.meta
-    if saved.unknown_chars(text) or (not fine_tuned and CharVocab.build(text) != saved):
+    if set(own.chars) - set(saved.chars) or (not fine_tuned and own != saved):
         raise PushkinLMError(
-            f"{path} has other characters than the text {run.checkpoint.path} was trained on "
-            f"({len(saved) - 1} distinct there, {len(set(text))} here); resume with the same --data"
+            f"{_data_source(data)} has other characters than the text {run.checkpoint.path} was trained on "
+            f"({len(saved) - 1} distinct there, {len(own) - 1} here); resume with the same --data"
         )
     return saved
 
 
-def _corpus(text: str, path: Path, cfg: TrainConfig, vocab: CharVocab) -> Corpus:
-    """The text prepared for training, refused if too short."""
-    corpus = prepare(text, cfg.val_fraction, cfg.calib_fraction, vocab)
-    if len(corpus.train) <= cfg.block_size + 1:
-        raise PushkinLMError(
-            f"{path} is too short: its training split has {len(corpus.train)} characters "
-            f"but one window needs {cfg.block_size + 2}; use a longer text or a smaller --block_size"
-        )
-    return corpus
+def _check_length(corpus: Corpus, cfg: TrainConfig) -> None:
+    """Every source's training split holds at least one window."""
+    for source in corpus.sources:
+        if len(source.train) <= cfg.block_size + 1:
+            where = _data_source(cfg.data) if not corpus.mixed else f"data source {source.name}"
+            raise PushkinLMError(
+                f"{where} is too short: its training split has {len(source.train)} characters "
+                f"but one window needs {cfg.block_size + 2}; use a longer text or a smaller --block_size"
+            )
 
 
 def _quiet(*args: Any, **kwargs: Any) -> None:

@@ -70,7 +70,7 @@ def tiny_model() -> tuple[PushkinLM, CharVocab]:
     return model, vocab
 
 
-def tiny_run_config(data: Path, out: Path, **overrides) -> TrainConfig:
+def tiny_run_config(data: Path | list[str], out: Path, **overrides) -> TrainConfig:
     """Training settings for a tiny run of a fixed number of steps, no time budget, no progress bar."""
     settings = {
         "max_iters": 30,
@@ -81,7 +81,8 @@ def tiny_run_config(data: Path, out: Path, **overrides) -> TrainConfig:
         "warmup_iters": 5,
         "progress": False,
     }
-    return TrainConfig(data=str(data), out=str(out), **{**settings, **overrides})
+    data = data if isinstance(data, list) else str(data)
+    return TrainConfig(data=data, out=str(out), **{**settings, **overrides})
 
 
 @pytest.fixture(scope="session")

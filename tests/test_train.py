@@ -151,7 +151,7 @@ def test_the_calibration_slice_is_held_out_between_training_and_validation(tmp_p
     assert torch.equal(corpus.val, val)
     assert len(corpus.calib) == len(before_val) - int(len(before_val) * 0.9)
     # The training windows are cut from the training part alone.
-    assert trainer.learner.lanes is not None and trainer.learner.lanes.ids is corpus.train
+    assert trainer.learner.lanes is not None and trainer.learner.lanes.parts[0].ids is corpus.train
 
 
 def test_runs_saved_before_shifted_keys_resume_unshifted(trained_dir, tmp_path):
