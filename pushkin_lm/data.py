@@ -281,15 +281,12 @@ class MixtureWindows:
 
 
 def mixture_random_windows(
-    sources: list[Split], block_size: int, batch_size: int, generator: torch.Generator
+    sources: list[Split], block_size: int, rows: list[int], generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`random_windows` from each source, as many rows as its share of `batch_size`."""
+    """`random_windows` from each source, `rows` of each (`lane_counts` of the batch)."""
     if len(sources) == 1:
-        return random_windows(sources[0].train, block_size, batch_size, generator)
-    drawn = [
-        random_windows(s.train, block_size, n, generator)
-        for s, n in zip(sources, lane_counts([s.weight for s in sources], batch_size), strict=True)
-    ]
+        return random_windows(sources[0].train, block_size, rows[0], generator)
+    drawn = [random_windows(s.train, block_size, n, generator) for s, n in zip(sources, rows, strict=True)]
     return torch.cat([x for x, _ in drawn]), torch.cat([y for _, y in drawn])
 
 

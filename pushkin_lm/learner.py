@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 
-from .data import Corpus, MixtureWindows, mixture_random_windows
+from .data import Corpus, MixtureWindows, lane_counts, mixture_random_windows
 from .device import native_bf16
 from .distributed import World
 from .errors import PushkinLMError
@@ -38,6 +38,8 @@ class Learner:
         )
         self.batches = torch.Generator().manual_seed(cfg.seed)  # the same on every process
         self.my_rows = slice(world.rank * cfg.batch_size, (world.rank + 1) * cfg.batch_size)
+        everyone = cfg.batch_size * world.size  # without lanes, every process draws all, takes its rows
+        self.random_rows = lane_counts([s.weight for s in corpus.sources], everyone)
         self.lanes = None
         if cfg.stateful:
             self.lanes = MixtureWindows(
@@ -61,8 +63,7 @@ class Learner:
         if self.lanes is not None:
             x, y, fresh = self.lanes.next()
         else:
-            everyone = cfg.batch_size * self.world.size  # every process draws all, and takes its rows
-            x, y = mixture_random_windows(self.corpus.sources, cfg.block_size, everyone, self.batches)
+            x, y = mixture_random_windows(self.corpus.sources, cfg.block_size, self.random_rows, self.batches)
             x, y, fresh = x[self.my_rows], y[self.my_rows], True
         x, y = x.to(self.device), y.to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):

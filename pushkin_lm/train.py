@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from .checkpoint import Checkpoint
-from .data import Corpus, lane_counts
+from .data import Corpus
 from .device import resolve_device
 from .distributed import World
 from .errors import PushkinLMError, TrainingInterrupted
@@ -149,9 +149,9 @@ class Trainer:
 
     def _epochs(self) -> str:
         """Passes over the training split so far: one figure, or one per source of a mixture."""
-        read = self.step * self.cfg.block_size * self.world.size  # characters of each lane
-        lanes = lane_counts([s.weight for s in self.corpus.sources], self.cfg.batch_size)
-        passes = [read * n / len(s.train) for s, n in zip(self.corpus.sources, lanes, strict=True)]
+        read = self.step * self.cfg.block_size  # characters of each lane
+        rows = self.learner.random_rows  # each source's lanes, of all processes
+        passes = [read * n / len(s.train) for s, n in zip(self.corpus.sources, rows, strict=True)]
         if not self.corpus.mixed:
             return f"{passes[0]:.2f}"
         return " ".join(f"{s.name} {p:.2f}" for s, p in zip(self.corpus.sources, passes, strict=True))
