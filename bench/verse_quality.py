@@ -2,8 +2,8 @@
 
     python bench/verse_quality.py [--stanzas 5] [--forms onegin abab abba aabb] [--meter iamb4] [--json]
 
-For each form, `--stanzas` stanzas from `pushkin_lm.forms.generate_form` (seeds 0, 1, ...), and the
-same checker over two references:
+For each form, `--stanzas` stanzas from `pushkin_lm.forms.generate_form` (seeds 1, 2, ..., as
+`generate --seed` numbers them), and the same checker over two references:
   - free: unconstrained samples (`pushkin_lm.sample.generate`, same temperature), their lines cut
     into chunks of the stanza's length: what the model writes in the form by chance;
   - pushkin: real verse from the validation split (the last 10 % of the corpus): its 14-line
@@ -13,9 +13,12 @@ same checker over two references:
 The checker: `meter` = lines in the meter and feet (`scan_line`); `meter+ending` = those with the
 ending the scheme letter asks (capital feminine, lower case masculine); `rhyme` = required pairs
 (each line and the nearest earlier line of its letter) that `rhymes`; `scheme` = stanzas whose
-`rhyme_scheme` is the form's exactly; `known` = Cyrillic words found in the training split;
-`copied` = 30-character windows found verbatim in the corpus (for Pushkin's own rows: in the
-training split); `s/stanza` = seconds per stanza on one thread, the stress model's loading
+`rhyme_scheme` is the form's exactly; `self_rhymes` = required pairs whose lines end on the same
+word; `known` = Cyrillic words found in the training split; `real_words` and `agreement` = words in
+pymorphy3's dictionary and adjacent adjective-noun pairs that agree (bench/language.py);
+`top_line_end` = the word that ends most lines, and its share of the lines; `copied` =
+30-character windows found verbatim in the corpus (for Pushkin's own rows: in the training
+split); `s/stanza` = seconds per stanza on one thread, the stress model's loading
 reported apart. Last, characters per second of the decoder stepping 32 lanes at once against one
 lane, in the same run.
 """
@@ -26,6 +29,7 @@ import argparse
 import json
 import re
 import time
+from collections import Counter
 
 import torch
 
@@ -45,6 +49,7 @@ from pushkin_lm.verse import (
 from pushkin_lm.vocab import CharVocab
 
 from corpus import DEFAULT_DATA, VAL_FRACTION
+from language import Language, line_ends
 
 WORD = re.compile(r"[а-яё]+")
 COPY_SPAN = 30
@@ -58,7 +63,7 @@ def pairs(scheme: str) -> list[tuple[int, int]]:
 
 def check(stanzas: list[list[str]], scheme: str, meter: str, feet: int) -> dict:
     """The checker's shares over stanzas that should follow `scheme` in `meter` with `feet`."""
-    lines = in_meter = ending = rhymed = required = exact = 0
+    lines = in_meter = ending = rhymed = required = exact = same = 0
     for stanza in stanzas:
         for line, letter in zip(stanza, scheme, strict=True):
             scan = scan_line(line, meter, feet)
@@ -68,22 +73,30 @@ def check(stanzas: list[list[str]], scheme: str, meter: str, feet: int) -> dict:
             ending += fits and scan.ending == ("feminine" if letter.isupper() else "masculine")
         found = [rhymes(stanza[a], stanza[b]) for a, b in pairs(scheme)]
         rhymed, required = rhymed + sum(found), required + len(found)
+        ends = line_ends([stanza])
+        same += sum(ends[a] == ends[b] for a, b in pairs(scheme))
         exact += rhyme_scheme(stanza) == scheme
+    top_end, top_count = Counter(line_ends(stanzas)).most_common(1)[0]
     return {
         "stanzas": len(stanzas),
         "meter": round(in_meter / max(1, lines), 4),
         "meter_and_ending": round(ending / max(1, lines), 4),
         "rhyme": round(rhymed / max(1, required), 4),
         "scheme": round(exact / max(1, len(stanzas)), 4),
+        "self_rhymes": round(same / max(1, required), 4),  # required pairs that end on one word
+        "top_line_end": top_end,
+        "top_line_end_share": round(top_count / max(1, lines), 4),
     }
 
 
 class Reference:
-    """Words of the training split, for known words; 30-character strings of `copied_from`."""
+    """Words of the training split, for known words; 30-character strings of `copied_from`; and
+    pymorphy3's dictionary, for real words and agreement."""
 
-    def __init__(self, train: str, copied_from: str) -> None:
+    def __init__(self, train: str, copied_from: str, language: Language) -> None:
         self.words = set(WORD.findall(train.lower()))
         self.spans = {copied_from[i : i + COPY_SPAN] for i in range(len(copied_from) - COPY_SPAN + 1)}
+        self.language = language
 
     def shares(self, texts: list[str]) -> dict:
         words = [w for t in texts for w in WORD.findall(t.lower())]
@@ -91,15 +104,16 @@ class Reference:
         return {
             "known": round(sum(w in self.words for w in words) / max(1, len(words)), 4),
             "copied": round(sum(s in self.spans for s in spans) / max(1, len(spans)), 4),
+            **self.language.shares(texts),
         }
 
 
 def generated(
     decoder: Decoder, vocab: CharVocab, form: str, meter: str, n: int, settings: dict
 ) -> tuple[list[list[str]], float]:
-    """`n` stanzas of `form` (seeds 0..n-1) and the seconds each took on average."""
+    """`n` stanzas of `form` (seeds 1..n) and the seconds each took on average."""
     stanzas, start = [], time.perf_counter()
-    for seed in range(n):
+    for seed in range(1, n + 1):
         text = "".join(generate_form(decoder, vocab, "", SampleConfig(seed=seed, **settings), form, meter))
         stanzas.append(text.rstrip("\n").split("\n"))
     return stanzas, (time.perf_counter() - start) / max(1, n)
@@ -161,8 +175,9 @@ def run(args: argparse.Namespace) -> dict:
     decoder, vocab = Decoder.from_checkpoint(args.checkpoint)
     corpus = read_text(args.data)
     train, val = split_train_val(corpus, VAL_FRACTION)
-    reference = Reference(train, corpus)  # generated text: copies of anything in the corpus
-    held_out = Reference(train, train)  # Pushkin's validation text: copies of the training split
+    language = Language()
+    reference = Reference(train, corpus, language)  # generated text: copies of anything in the corpus
+    held_out = Reference(train, train, language)  # Pushkin's validation text: copies of the training split
     start = time.perf_counter()
     prefetch(["мой", "дядя"])  # the stress model loads here, not in the first stanza's time
     stress_load = model_load_seconds() or time.perf_counter() - start
@@ -189,15 +204,20 @@ def run(args: argparse.Namespace) -> dict:
             "lane_speed": lane_speedup(decoder, vocab), "rows": rows}  # fmt: skip
 
 
+SHARES = ("meter", "meter_and_ending", "rhyme", "scheme", "self_rhymes", "known", "real_words", "agreement",
+          "copied")  # fmt: skip
+
+
 def table(result: dict) -> str:
-    columns = "form source stanzas meter meter+ending rhyme_pairs scheme_exact known copied s/stanza".split()
-    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * 2 + "---:|" * 8]
+    columns = ("form source stanzas meter meter+ending rhyme_pairs scheme_exact self_rhymes known real_words "
+               "agreement copied top_line_end s/stanza").split()  # fmt: skip
+    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * 2 + "---:|" * (len(columns) - 2)]
     for r in result["rows"]:
         seconds = f"{r['seconds_per_stanza']:.2f}" if "seconds_per_stanza" in r else ""
-        shares = [f"{r[k]:.1%}" for k in ("meter", "meter_and_ending", "rhyme", "scheme", "known", "copied")]
-        out.append(
-            f"| {r['form']} | {r['source']} | {r['stanzas']} | " + " | ".join(shares) + f" | {seconds} |"
-        )
+        shares = [f"{r[k]:.1%}" for k in SHARES]
+        top = f"{r['top_line_end']} {r['top_line_end_share']:.1%}"
+        cells = [r["form"], r["source"], str(r["stanzas"]), *shares, top, seconds]
+        out.append("| " + " | ".join(cells) + " |")
     lanes = result["lane_speed"]
     out.append(
         f"\nstress model loaded in {result['stress_model_load_s']:.2f} s; decoder, {lanes['lanes']} lanes at "

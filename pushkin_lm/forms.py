@@ -48,6 +48,7 @@ FORMS = {  # capital: feminine ending, lower case: masculine
 FREE = "free"
 DEFAULT_METER = "iamb4"
 MIN_SEEN = 2  # a word the model wrote once may be a slip; twice, it is more likely a word
+MIN_CHOICES = 1  # passing lines to choose the likeliest from before a line is taken
 ANSWERABLE_ROUNDS = 6  # rounds spent looking for a line whose rhyme the pool can answer
 MAX_ROUNDS = 40  # rounds of LANES candidates for one line before the rhyme is given up
 _WORD = re.compile(r"[а-яё]+", re.IGNORECASE)
@@ -216,15 +217,19 @@ class _Slot:
 
 
 class _Pool:
-    """Every word the model has written in this stanza's candidate lines, by rhyme key: where a
-    line's rhyme word comes from when the model does not find a rhyme by itself."""
+    """Every word the model has written in this stanza's candidate lines, by rhyme key: the words
+    a line that must rhyme may end on. A word keeps a capital where the model wrote it with one
+    inside a line (a name: «Татьяна»), not where a line begins with it."""
 
     def __init__(self) -> None:
         self.count: Counter[str] = Counter()
         self.by_key: dict[str, dict[str, None]] = {}  # dicts, not sets: a seed gives one order
+        self.names: set[str] = set()  # lower-cased words written with a capital inside a line
 
     def add(self, lines: Iterable[str]) -> None:
+        lines = list(lines)
         words = [w.lower() for line in lines for w in _WORD.findall(line)]
+        self.names.update(w.lower() for line in lines for w in _WORD.findall(line)[1:] if w[0].isupper())
         new = [w for w in dict.fromkeys(words) if w not in self.count]
         prefetch(new)  # one stress-model call for the round's new words
         for word in new:
@@ -232,11 +237,13 @@ class _Pool:
         self.count.update(words)
 
     def rhymes_for(self, line: str, seen: int = 1) -> list[str]:
-        """Words seen at least `seen` times that rhyme with `line`'s last word, not that word."""
+        """Words seen at least `seen` times that rhyme with `line`'s last word, not that word,
+        names capitalised."""
         found = _WORD.findall(line)
         words = self.by_key.get(rhyme_key(line), {})
         last = found[-1].lower() if found else ""
-        return [w for w in words if w != last and w not in WEAK_ENDS and self.count[w] >= seen]
+        chosen = [w for w in words if w != last and w not in WEAK_ENDS and self.count[w] >= seen]
+        return [w.capitalize() if w in self.names else w for w in chosen]
 
 
 def _next_line(
@@ -254,7 +261,7 @@ def _next_line(
     passed: list[tuple[float, str]] = []
     max_syllables = slot.meter.syllables(slot.feminine)
     for turn in range(MAX_ROUNDS):
-        endings = _endings(slot, pool, generator) if slot.partner else [None] * LANES
+        endings = _endings(slot, pool) if slot.partner else [None] * LANES
         candidates = sample_lines(
             decoder, vocab, logits, settings, generator, partial, max_syllables, endings
         )
@@ -262,7 +269,7 @@ def _next_line(
         passed += [(score, text) for text, score in candidates if slot.accepts(text)]
         # A line that opens a rhyme should be one the pool can answer, while rounds are cheap.
         answerable = [p for p in passed if not slot.opens_rhyme or _rhyme_words(slot, pool, p[1])]
-        if answerable or passed and turn >= ANSWERABLE_ROUNDS:
+        if len(answerable) >= MIN_CHOICES or (answerable or passed) and turn >= ANSWERABLE_ROUNDS:
             return max(answerable or passed)[1]  # the likeliest line
         in_meter += [text for text, _ in candidates if slot.in_meter(text)]
     if in_meter:  # forty rounds without a rhyme: the meter, at least
@@ -281,14 +288,9 @@ def _rhyme_words(slot: _Slot, pool: _Pool, line: str, seen: int = 1) -> dict[int
     return by_head
 
 
-def _endings(slot: _Slot, pool: _Pool, generator: torch.Generator) -> list[Endings | None]:
-    """Rhyme words for the lanes: for each head length, the words that fit it, shuffled and dealt
-    out to the lanes in turn; free lanes when the pool has none."""
+def _endings(slot: _Slot, pool: _Pool) -> list[Endings | None]:
+    """The words each lane may end on, by head length: the pool's rhymes for the partner (those
+    seen twice where there are any); free lanes when the pool has none."""
     assert slot.partner is not None
     by_head = _rhyme_words(slot, pool, slot.partner, MIN_SEEN) or _rhyme_words(slot, pool, slot.partner)
-    if not by_head:
-        return [None] * LANES
-    for words in by_head.values():
-        order = torch.randperm(len(words), generator=generator).tolist()
-        words[:] = [words[i] for i in order]
-    return [{head: words[lane % len(words)] for head, words in by_head.items()} for lane in range(LANES)]
+    return [by_head or None] * LANES

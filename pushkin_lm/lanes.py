@@ -1,16 +1,17 @@
 """Many candidate lines at once: the decoder's lanes, each sampling one line up to its newline.
 
-A lane may be given endings: words it must end its line with, each after a head of so many
-syllables. It samples the head of the line as usual; at a space after a word, if it has written
-as many syllables as one of its endings needs before it, that word is fed to it, a character at
-a time (its log-probability counted), and after it at most two punctuation marks are sampled
+A lane may be given endings: for a head of so many syllables, the words that may end its line.
+It samples the head of the line as usual; at a space after a word, if it has written as many
+syllables as one of its endings needs, its sampling is confined to those words, letter by letter,
+so that the model itself picks the word that fits what it has written (its log-probability
+counted as written, not as confined); after the word at most two punctuation marks are sampled
 before the newline.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -22,32 +23,33 @@ from .vocab import CharVocab
 LANES = 32  # candidate lines per round: a step of 32 lanes costs about 3x one lane's (bench/verse_quality.py)
 MAX_LINE_CHARS = 80  # the corpus's longest line has 56 characters; a lane past this is dropped
 COMPACT_SHARE = 0.75  # drop finished lanes from the batch once fewer than this share still run
-LINE_END_MARKS = frozenset(",.;:!?…")  # what may follow a line's forced last word
+LINE_END_MARKS = frozenset(",.;:!?…")  # what may follow a line's last word
 MAX_END_MARKS = 2
 
 
-Endings = dict[int, str]  # syllables of the head -> the word that ends the line after it
+Endings = dict[int, list[str]]  # syllables of the head -> the words that may end the line after it
 
 
 @dataclass
 class _Lane:
     text: str
     syllables: int
-    limit: int  # most syllables the line (or, with an ending, its head) may have
+    limit: int  # most syllables the line (or, with endings, its head) may have
     endings: Endings | None = None
-    phase: str = "head"  # "head": sampling; "word": the ending is fed; "marks": punctuation after it
-    queue: list[str] = field(default_factory=list)  # the ending's characters still to feed
+    phase: str = "head"  # "head": free; "word": confined to `words`; "marks": punctuation, then newline
+    words: tuple[str, ...] = ()  # in the word phase: the endings the letters so far begin
+    typed: str = ""  # the ending's letters so far
     marks: int = 0
     score: float = 0.0
 
-    def next_char(self, sampled: str) -> str:
-        """The character this lane takes: the ending's next one, else the sampled one (after
-        the ending only punctuation, else the newline)."""
-        if self.queue:
-            return self.queue.pop(0)
-        if self.phase == "marks" and (sampled not in LINE_END_MARKS or self.marks >= MAX_END_MARKS):
-            return "\n"
-        return sampled
+    def allowed(self) -> frozenset[str] | None:
+        """The characters this lane may take next; None: any."""
+        if self.phase == "word":
+            nexts = {word[len(self.typed)] for word in self.words if len(word) > len(self.typed)}
+            return frozenset(nexts | (LINE_END_MARKS | {"\n"} if self.typed in self.words else set()))
+        if self.phase == "marks":
+            return LINE_END_MARKS | {"\n"} if self.marks < MAX_END_MARKS else frozenset("\n")
+        return None
 
     def take(self, char: str) -> bool:
         """Add `char`; False when the lane stops: at its newline, or when it cannot be a line."""
@@ -60,16 +62,31 @@ class _Lane:
                 return False
             at_word_end = char == " " and self.text[-2:-1] not in ("", " ")
             if self.endings and at_word_end and self.syllables in self.endings:
-                self.queue, self.phase = list(self.endings[self.syllables]), "word"
-        elif self.phase == "word":
-            self.phase = "word" if self.queue else "marks"
+                self.phase, self.words = "word", tuple(self.endings[self.syllables])
+        elif self.phase == "word" and char not in LINE_END_MARKS:
+            self.typed += char
+            self.words = tuple(w for w in self.words if w.startswith(self.typed))
         else:
-            self.marks += 1
+            self.phase, self.marks = "marks", self.marks + 1
         return True
 
     def finished(self, char: str) -> bool:
         """Whether stopping at `char` ended a line of the stanza."""
-        return char == "\n" and self.syllables > 0 and (not self.endings or self.phase == "marks")
+        ended_word = self.phase == "marks" or self.phase == "word" and self.typed in self.words
+        return char == "\n" and self.syllables > 0 and (not self.endings or ended_word)
+
+
+def _confine(logits: torch.Tensor, lanes: list[_Lane], rows: list[int], vocab: CharVocab) -> torch.Tensor:
+    """`logits` with each lane's disallowed characters at -inf (a copy where any lane is confined)."""
+    confined = [(row, lanes[n].allowed()) for row, n in enumerate(rows) if n >= 0]
+    confined = [(row, chars) for row, chars in confined if chars is not None]
+    if not confined:
+        return logits
+    mask = torch.zeros_like(logits, dtype=torch.bool)
+    for row, chars in confined:
+        mask[row] = True
+        mask[row, vocab.encode("".join(sorted(chars)))] = False
+    return logits.masked_fill(mask, float("-inf"))
 
 
 @torch.inference_mode()
@@ -95,9 +112,9 @@ def sample_lines(
         logits = logits.expand(len(lanes), -1).clone()
         for _ in range(MAX_LINE_CHARS):
             logits[:, 0] = float("-inf")  # never the unknown-character slot
-            sampled = sample_many(logits, settings.temperature, settings.top_k, settings.top_p, generator)
-            picks = zip(rows, sampled.tolist(), strict=True)
-            chars = [lanes[n].next_char(vocab.chars[i]) if n >= 0 else "\n" for n, i in picks]
+            confined = _confine(logits, lanes, rows, vocab)
+            sampled = sample_many(confined, settings.temperature, settings.top_k, settings.top_p, generator)
+            chars = [vocab.chars[i] if n >= 0 else "\n" for n, i in zip(rows, sampled.tolist(), strict=True)]
             ids = torch.tensor(vocab.encode("".join(chars)))
             scores = torch.log_softmax(logits, 1).gather(1, ids[:, None])[:, 0].tolist()
             for row, n in enumerate(rows):

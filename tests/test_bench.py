@@ -265,3 +265,19 @@ def test_finetune(runs: Runs, verse_path: Path) -> None:
     for run in ("as_is", "fine_tuned", "from_scratch"):
         assert nats(result[f"{run}_nats_per_char"], vocab_size)
     assert result["minutes"] == 0.01 and result["val_chars"] > 0
+
+
+def test_the_language_measure_counts_agreeing_adjective_noun_pairs_and_real_words():
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from language import Language, line_ends
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    language = Language()
+    # Made-up lines: белый снег and тёмной роще agree, белая снег does not; «ночной, седой
+    # туман» has a comma between its adjective and noun, so only «седой туман» is a pair.
+    shares = language.shares(["Лежит белый снег в тёмной роще,", "И белая снег, ночной, седой туман"])
+    assert shares["agreement_pairs"] == 4 and shares["agreement"] == 0.75
+    assert language.shares(["Глокая куздра"])["real_words"] == 0.0
+    assert language.shares(["Мой дядя самых честных правил"])["real_words"] == 1.0
+    assert line_ends([["Мой дядя,", "Когда не в шутку занемог!"], [""]]) == ["дядя", "занемог", ""]

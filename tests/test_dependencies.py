@@ -14,7 +14,8 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 # The package, and the modules tests/ and bench/ import from beside them.
-LOCAL = {"pushkin_lm", "conftest", "badinput", "distributed_worker", "corpus", "gpt", "peak_flops"}
+LOCAL = {"pushkin_lm", "conftest", "badinput", "distributed_worker", "corpus", "finetune", "gpt", "language",
+         "peak_flops"}  # fmt: skip
 
 
 def requirements() -> tuple[dict[str, Requirement], dict[str, Requirement]]:

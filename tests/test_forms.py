@@ -13,10 +13,10 @@ import torch
 
 from pushkin_lm.decoder import Decoder
 from pushkin_lm.errors import PushkinLMError
-from pushkin_lm.forms import FORMS, chosen_form, form_flags, generate_form, parse_meter
-from pushkin_lm.lanes import sample_lines
+from pushkin_lm.forms import FORMS, _Pool, chosen_form, form_flags, generate_form, parse_meter
+from pushkin_lm.lanes import LINE_END_MARKS, sample_lines
 from pushkin_lm.sample import SampleConfig, sample_many, sample_next
-from pushkin_lm.verse import rhyme_scheme, rhymes, scan_line
+from pushkin_lm.verse import rhyme_scheme, rhymes, scan_line, vowel_count
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -138,6 +138,28 @@ def test_sample_lines_leaves_the_decoder_as_it_was(tiny_model):
     assert all(isinstance(text, str) and "\n" not in text for text, _ in lines)
     torch.testing.assert_close(decoder.step(vocab.encode("л")[0]), single_runs(
         model, vocab.encode("луна мороз\n"), torch.tensor([vocab.encode("л")]))[0, 0])  # fmt: skip
+
+
+def test_lanes_with_endings_end_on_one_of_their_words_after_a_head_of_its_length(tiny_model):
+    model, vocab = tiny_model
+    decoder = Decoder(model, int8=False)
+    logits = decoder.read(vocab.encode("луна мороз\n"))
+    endings = {2: ["мороз", "мороза"], 3: ["луна"]}  # "мороз" also begins "мороза": both may end
+    lines = sample_lines(
+        decoder, vocab, logits, SampleConfig(seed=0), torch.Generator().manual_seed(0), "", 99, [endings] * 32
+    )
+    assert lines
+    for text, score in lines:
+        words = text.rstrip("".join(LINE_END_MARKS)).split(" ")
+        assert words[-1] in endings[vowel_count(" ".join(words[:-1]))]
+        assert score < 0  # the log-probability of the line as written, confinement or not
+
+
+def test_the_rhyme_pool_keeps_the_capital_of_a_name_not_of_a_line_start():
+    pool = _Pool()
+    pool.add(["Луна взошла, и спит Татьяна", "Луна сияет над рекой", "Одна луна, одна страна"])
+    assert pool.rhymes_for("И мне приснилась та поляна") == ["Татьяна"]
+    assert pool.rhymes_for("Она") == ["луна", "одна", "страна"]
 
 
 # ------------------------------------------------------------------ flags
