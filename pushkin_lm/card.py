@@ -6,7 +6,7 @@ itself wrote, and how to use it. It is built with huggingface_hub's `ModelCard`,
 and `EvalResult`, so the Hub reads it back exactly; every figure comes from the checkpoint's
 own metadata, never typed in.
 
-    python -m pushkin_lm.card checkpoints/pushkin-lm [--repo_id owner/name]
+    python -m pushkin_lm.card checkpoints/pushkin-lm [--repo_id owner/name] [--sources FILE]
 
 writes (or rewrites) a checkpoint folder's card and touches nothing else in it.
 """
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from .data import read_text
 from .errors import PushkinLMError
 from .hub import CARD_FILE, DATASET_FILE, DATASET_REPO, LIBRARY
 from .model import PushkinLM
@@ -38,7 +39,7 @@ TRAIN_SETTINGS = ("batch_size", "block_size", "learning_rate", "weight_decay", "
 BODY = """
 # {title}
 
-A character-level language model of Pushkin's verse, {params:,} parameters over {vocab_size} characters:
+A character-level language model of {subject}, {params:,} parameters over {vocab_size} characters:
 
 {architecture}.
 
@@ -100,7 +101,7 @@ write and publish it with a card like this one.
 ## Training
 
 {training}
-
+{sources}
 ## Files
 
 - `config.json`: the pushkin-lm checkpoint format (`format`, `format_version`), the network's sizes, the
@@ -147,7 +148,7 @@ def eval_results(meta: dict) -> list[EvalResult]:
         "task_type": "text-generation",
         "task_name": "Character-level language modelling",
         "dataset_type": DATASET_REPO if hub else "text",
-        "dataset_name": f"Pushkin's verse ({DATASET_REPO})" if hub else Path(str(meta["data_source"])).name,
+        "dataset_name": data_name(meta),
         "dataset_split": "validation",
     }
     return [
@@ -156,6 +157,16 @@ def eval_results(meta: dict) -> list[EvalResult]:
             **dataset, metric_type="bits_per_char", metric_name="bits/char", metric_value=nats / math.log(2)
         ),
     ]
+
+
+def data_name(meta: dict) -> str:
+    """What the validation figures were measured on, in a few words."""
+    if on_hub_corpus(meta):
+        return f"Pushkin's verse ({DATASET_REPO})"
+    sources = str(meta["data_source"]).split()
+    if len(sources) > 1:
+        return f"a mixture of {len(sources)} sources (share-weighted)"
+    return Path(sources[0]).name
 
 
 def card_data(meta: dict, model_name: str) -> ModelCardData:
@@ -234,12 +245,16 @@ def build_card(
     repo_id: str | None = None,
     reference: str | None = None,
     sample: str | None = None,
+    sources: str | None = None,
 ) -> ModelCard:
     """The card of a model: header from its metadata, a sample it writes (unless given), usage that
-    names `reference` (default: `repo_id`, else the local folder name a reader would pass)."""
+    names `reference` (default: `repo_id`, else the local folder name a reader would pass), and
+    `sources`, markdown that lists the training text's sources and licences, under Training."""
     reference = reference or repo_id or "checkpoints/pushkin-lm"
+    title = repo_id or Path(reference).name
     body = BODY.format(
-        title=repo_id or "pushkin-lm",
+        title=title,
+        subject="Pushkin's verse" if on_hub_corpus(meta) else "the text described under Training",
         architecture=describe_network(model),
         params=model.num_params(),
         vocab_size=len(vocab),
@@ -251,21 +266,21 @@ def build_card(
         sample=write_sample(model, vocab) if sample is None else sample,
         prompt=PROMPT,
         training=describe_training(meta),
+        sources=f"\n### Training data\n\n{sources.strip()}\n" if sources else "",
         dtype="float16" if meta.get("weights_dtype") == "float16" else "float32",
     )
-    data = card_data(meta, repo_id or "pushkin-lm")
+    data = card_data(meta, title)
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
 
-def write_card(folder: str | Path, repo_id: str | None = None) -> Path:
+def write_card(folder: str | Path, repo_id: str | None = None, sources: str | None = None) -> Path:
     """Write the card of checkpoint `folder` (a run's folder: its best) beside its files; returns its path."""
     from .checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(folder)
     ref = repo_id or str(folder)
-    card = build_card(
-        checkpoint.model, checkpoint.vocab, checkpoint.meta, checkpoint.temperature, repo_id, ref
-    )
+    model, meta = checkpoint.model, checkpoint.meta
+    card = build_card(model, checkpoint.vocab, meta, checkpoint.temperature, repo_id, ref, sources=sources)
     path = checkpoint.path / CARD_FILE
     tmp = path.with_name(f".{CARD_FILE}.tmp")
     try:
@@ -282,9 +297,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pushkin_lm.card", description=write_card.__doc__)
     parser.add_argument("folder", help="a checkpoint folder, or a training run's folder")
     parser.add_argument("--repo_id", "--repo-id", help="the Hub repo that the usage names (default: FOLDER)")
+    parser.add_argument(
+        "--sources", metavar="FILE", help="a markdown file listing the training text's sources and licences"
+    )
     args = parser.parse_args(argv)
     try:
-        print(write_card(args.folder, args.repo_id))
+        sources = None if args.sources is None else read_text(args.sources)
+        print(write_card(args.folder, args.repo_id, sources))
     except PushkinLMError as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2

@@ -35,7 +35,10 @@ WEIGHTS_FILE = "model.safetensors"
 TEMPERATURE = "calibration_temperature"  # its tensor in WEIGHTS_FILE
 CONFIG_FILE = "config.json"
 MAX_CONFIG_BYTES = 16 * 2**20  # a config.json is a few kilobytes; anything near this is not one
-SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "pushkin-lm"
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
+SHIPPED = SHIPPED_DIR / "pushkin-lm"  # the default model: Pushkin's verse, fine-tuned from the base
+# Short names of the shipped models, for --checkpoint and --init_from: `--init_from base`.
+SHIPPED_NAMES = {"pushkin-lm": SHIPPED, "base": SHIPPED_DIR / "ru-verse-base"}
 
 
 @dataclass
@@ -136,18 +139,22 @@ def hub_repo_id(path: str | Path | None) -> str | None:
 
 def resolve_checkpoint_dir(path: str | Path | None) -> Path:
     """The checkpoint folder meant by `path`: itself, `path/best` of a training run, the local
-    snapshot of Hub model repo `owner/name` (downloaded once, then read from the Hub cache), or shipped."""
+    snapshot of Hub model repo `owner/name` (downloaded once, then read from the Hub cache), a
+    shipped model by its short name, or (None) the default shipped model."""
     if (repo_id := hub_repo_id(path)) is not None:
         from .hub import download_checkpoint
 
         return resolve_checkpoint_dir(download_checkpoint(repo_id))
     path = SHIPPED if path is None else Path(path)
+    if not path.exists() and str(path) in SHIPPED_NAMES:
+        path = SHIPPED_NAMES[str(path)]  # a short name, where no folder of that name is here
     if not path.exists() and _aside(path).is_dir():
         return _aside(path)  # a crash interrupted a save: the previous version is intact
     if not path.exists():
         raise PushkinLMError(
             f"checkpoint {path} does not exist; pass --checkpoint with a checkpoint folder, "
-            "a training run's --out folder or a Hugging Face Hub model owner/name"
+            f"a training run's --out folder, a Hugging Face Hub model owner/name or a shipped model's "
+            f"name ({', '.join(SHIPPED_NAMES)})"
         )
     if not path.is_dir():
         raise PushkinLMError(

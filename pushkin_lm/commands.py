@@ -14,8 +14,8 @@ from .errors import PushkinLMError
 from .settings import add_flags, given
 
 CHECKPOINT_HELP = (
-    "checkpoint folder, a training run's --out folder, or a Hugging Face Hub model owner/name "
-    "(default: the shipped model)"
+    "checkpoint folder, a training run's --out folder, a Hugging Face Hub model owner/name, or a "
+    "shipped model: pushkin-lm (the default) or base (Russian verse, not fine-tuned on Pushkin)"
 )
 
 

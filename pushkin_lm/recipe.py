@@ -26,8 +26,9 @@ class TrainConfig:
     )  # fmt: skip
     out: str = setting("out", "run folder: checkpoints best/ and last/, log.jsonl")
     init_from: str | None = setting(
-        None, "fine-tune: start from this checkpoint's weights (a folder, a run's --out or a Hub "
-        "owner/name) with a fresh optimizer and schedule; its network, not the preset's, is trained",
+        None, "fine-tune: start from this checkpoint's weights (a folder, a run's --out, a Hub "
+        "owner/name, or base: the shipped model of Russian verse) with a fresh optimizer and schedule; "
+        "its network, not the preset's, is trained",
     )  # fmt: skip
     val_fraction: float = setting(0.1, "share of the text, at its end, that validates", minimum=0, below=1)
     calib_fraction: float = setting(

@@ -20,8 +20,8 @@ from conftest import ROOT, make_verse, run_script, tiny_run_config
 from huggingface_hub import ModelCard
 from huggingface_hub.errors import LocalTokenNotFoundError
 
-from pushkin_lm.card import SAMPLE
-from pushkin_lm.checkpoint import FORMAT_VERSION, SHIPPED, load_checkpoint
+from pushkin_lm.card import SAMPLE, write_card
+from pushkin_lm.checkpoint import FORMAT_VERSION, SHIPPED_NAMES, load_checkpoint
 from pushkin_lm.decoder import Decoder
 from pushkin_lm.errors import PushkinLMError
 from pushkin_lm.hub import PushkinLMHub, looks_like_repo_id, push, push_flags
@@ -290,15 +290,27 @@ def test_a_push_without_a_login_is_a_one_line_error(trained_dir, monkeypatch):
     assert "\n" not in str(err.value) and "--token" in str(err.value)
 
 
-def test_the_shipped_card_is_up_to_date(one_thread):
-    card = ModelCard.load(SHIPPED / "README.md")
-    shipped = load_checkpoint(SHIPPED)
-    assert card.data.datasets == ["abobster/pushkin_new"] and card.data.library_name == "pushkin-lm"
+@pytest.mark.parametrize("name", sorted(SHIPPED_NAMES))
+def test_the_shipped_cards_are_up_to_date_and_list_their_sources(name, one_thread):
+    folder = SHIPPED_NAMES[name]
+    card = ModelCard.load(folder / "README.md")
+    shipped = load_checkpoint(name)  # the short name finds the folder
+    assert shipped.path == folder and card.data.library_name == "pushkin-lm"
     figures = {r.metric_type: r.metric_value for r in card.data.eval_results}
     assert figures["nats_per_char"] == shipped.meta["val_nats_per_char"]
-    decoder, vocab = Decoder.from_checkpoint(SHIPPED)
+    decoder, vocab = Decoder.from_checkpoint(folder)
     settings = SampleConfig(max_tokens=300, temperature=0.8, seed=7)
     assert "".join(generate(decoder, vocab, "", settings)) in card.text
+    sources = (ROOT / "docs" / "data" / f"{folder.name}.md").read_text(encoding="utf-8").strip()
+    assert "### Training data" in card.text and sources in card.text
+    assert "CC0 1.0" in sources and "dracor-org/rusdracor" in sources
+
+
+def test_a_card_lists_the_sources_it_is_given(published, one_thread, tmp_path):
+    sources = "| source | licence |\n|---|---|\n| my poems | CC0 1.0 |"
+    path = write_card(shutil.copytree(published, tmp_path / "mine"), sources=sources)
+    text = path.read_text(encoding="utf-8")
+    assert text.index("## Training") < text.index("### Training data") < text.index("| my poems | CC0 1.0 |")
 
 
 def test_fine_tuning_starts_from_a_repo_id_in_the_cache(published, offline_cache, tmp_path):
