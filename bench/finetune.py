@@ -5,8 +5,9 @@
 
 Three figures, each the validation loss (nats/char) on the last 10 % of the small text: the
 starting checkpoint as it is; the checkpoint fine-tuned on the first 90 % (`--init_from`) for
-`--minutes`; and the same network trained from scratch on it for the same minutes. Training runs
-are `code/train.py` as a user runs it, one after the other.
+`--minutes`; and a network of the same size, with the default regularisation, trained from
+scratch on it for the same minutes. Training runs are `code/train.py` as a user runs it, one
+after the other. `--checkpoint base` starts from the shipped base model of Russian verse.
 
 `--held_out_of CORPUS` takes the text to be the last 10 % of CORPUS: poems that a model trained
 on the standard split of CORPUS never trained on.
@@ -24,6 +25,7 @@ from pathlib import Path
 from pushkin_lm.checkpoint import load_checkpoint
 from pushkin_lm.data import read_text, split_train_val
 from pushkin_lm.evaluate import score_text
+from pushkin_lm.finetune import REGULARISATION
 from pushkin_lm.model import ModelConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,9 +42,12 @@ def train(flags: list[str], out: Path) -> float:
 
 
 def network_flags(cfg: ModelConfig) -> list[str]:
-    """The train.py flags that build the network `cfg` describes (for its vocabulary)."""
+    """The train.py flags that build the network `cfg` describes (for its vocabulary), with the
+    default regularisation: what `code/train.py --data mytext.txt` would train, at that size."""
     flags = []
     for name, value in cfg.to_json().items():
+        if name in REGULARISATION:
+            continue
         if isinstance(value, bool):
             flags.append(f"--{name}" if value else f"--no_{name}")
         elif name != "vocab_size":
@@ -69,7 +74,8 @@ def main() -> None:
         val = split_train_val(read_text(data), VAL_FRACTION)[1]
         as_is = score_text(start.model, start.vocab, val, start.temperature).nats_per_char
         common = ["--data", str(data), "--max_minutes", str(args.minutes), f"--val_fraction={VAL_FRACTION}"]
-        tuned = train([*common, "--init_from", str(start.path), *args.train_flags], Path(scratch) / "tuned")
+        reference = args.checkpoint or str(start.path)  # as given: `--checkpoint base`, `--init_from base`
+        tuned = train([*common, "--init_from", reference, *args.train_flags], Path(scratch) / "tuned")
         scratch_run = train(
             [*common, *network_flags(start.model.cfg), *args.train_flags], Path(scratch) / "scratch"
         )
