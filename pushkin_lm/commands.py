@@ -39,7 +39,8 @@ def train_flags(p: argparse.ArgumentParser) -> None:
         "preset",
         choices=sorted(PRESETS),
         help="named set of defaults that flags override: small (2 minutes, a smaller model), default "
-        "(10 minutes), shipped (the shipped checkpoint's recipe, about an hour on 2 CPU cores), "
+        "(10 minutes), shipped (the shipped checkpoint's recipe: the base fine-tuned, about 20 minutes), "
+        "pushkin-only (the previous shipped checkpoint's: a new network, about an hour on 2 CPU cores), "
         "finetune (learning rate 1e-4, short warmup; the default with --init_from, else default)",
     )
     add_flags(p.add_argument_group("training"), TrainConfig)

@@ -48,7 +48,6 @@ FORMS = {  # capital: feminine ending, lower case: masculine
 FREE = "free"
 DEFAULT_METER = "iamb4"
 MIN_SEEN = 2  # a word the model wrote once may be a slip; twice, it is more likely a word
-MIN_CHOICES = 1  # passing lines to choose the likeliest from before a line is taken
 ANSWERABLE_ROUNDS = 6  # rounds spent looking for a line whose rhyme the pool can answer
 MAX_ROUNDS = 40  # rounds of LANES candidates for one line before the rhyme is given up
 _WORD = re.compile(r"[а-яё]+", re.IGNORECASE)
@@ -269,7 +268,7 @@ def _next_line(
         passed += [(score, text) for text, score in candidates if slot.accepts(text)]
         # A line that opens a rhyme should be one the pool can answer, while rounds are cheap.
         answerable = [p for p in passed if not slot.opens_rhyme or _rhyme_words(slot, pool, p[1])]
-        if len(answerable) >= MIN_CHOICES or (answerable or passed) and turn >= ANSWERABLE_ROUNDS:
+        if answerable or passed and turn >= ANSWERABLE_ROUNDS:
             return max(answerable or passed)[1]  # the likeliest line
         in_meter += [text for text, _ in candidates if slot.in_meter(text)]
     if in_meter:  # forty rounds without a rhyme: the meter, at least

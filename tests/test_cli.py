@@ -223,13 +223,13 @@ def test_small_preset_sets_a_smaller_model_that_flags_still_override(tmp_path, v
     assert model["hidden_size"] == 256 and model["embed_dim"] == 64 and model["num_layers"] == 2
 
 
-def test_shipped_preset_is_the_recipe_the_shipped_checkpoint_records(tmp_path, verse_file):
+def test_the_shipped_preset_is_the_shipped_checkpoints_recipe_and_the_old_one_is_kept(tmp_path, verse_file):
     shipped = json.loads((ROOT / "checkpoints" / "pushkin-lm" / "config.json").read_text(encoding="utf-8"))
     recorded = {**shipped["model"], **shipped["meta"]["train_config"]}
     assert {k: recorded[k] for k in PRESETS["shipped"]} == PRESETS["shipped"]
 
     tiny_model = ["--hidden_size", "32", "--embed_dim", "16"]
-    saved = train_with_preset(tmp_path / "run", verse_file, "shipped", *tiny_model)
+    saved = train_with_preset(tmp_path / "run", verse_file, "pushkin-only", *tiny_model)
     assert saved["model"]["embed_dropout"] == 0.1
     assert saved["meta"]["train_config"]["eval_interval"] == 500
     assert saved["meta"]["train_config"]["max_minutes"] == 150.0

@@ -2,6 +2,7 @@
 optimizer and schedule; characters the model has never seen extend its vocabulary."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from pushkin_lm.checkpoint import load_checkpoint
 from pushkin_lm.errors import PushkinLMError
 from pushkin_lm.finetune import extend_vocab, grown_model
 from pushkin_lm.model import ModelConfig
+from pushkin_lm.recipe import DEFAULT_START, PRESETS, new_run
 from pushkin_lm.train import Trainer
 from pushkin_lm.vocab import CharVocab
 
@@ -91,3 +93,16 @@ def test_a_preset_given_with_init_from_replaces_the_finetune_preset(trained_dir,
     done = run_script("train", *flags, "--out", str(tmp_path / "run"), "--preset", "default")
     assert done.returncode == 0, done.stderr
     assert load_checkpoint(tmp_path / "run").meta["train_config"]["learning_rate"] == 2e-3
+
+
+def test_a_new_run_starts_from_the_base_unless_told_a_start_a_preset_or_a_network():
+    base = load_checkpoint("base")
+    cfg, model = new_run(None, {"data": "mine.txt"})
+    assert cfg.init_from == DEFAULT_START == "base" and model == replace(
+        base.model.cfg, vocab_size=model.vocab_size
+    )
+    assert cfg.learning_rate == PRESETS["finetune"]["learning_rate"]  # the fine-tuning recipe
+    assert new_run(None, {"init_from": "none"})[0].init_from is None
+    assert new_run("small", {})[0].init_from is None
+    scratch, network = new_run(None, {"hidden_size": 64})
+    assert scratch.init_from is None and network.hidden_size == 64
