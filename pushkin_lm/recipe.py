@@ -87,7 +87,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "max_iters": 1200,
         "max_minutes": 100000.0,
         "eval_interval": 200,
-    },  # fmt: skip
+    },
     # The previous shipped checkpoint's: Pushkin alone, a new network, about an hour on 2 CPU cores.
     "pushkin-only": {"embed_dropout": 0.1, "max_iters": 8000, "max_minutes": 150.0, "eval_interval": 500},
     # Fine-tuning (--init_from picks it unless --preset is given): a trained network needs small
