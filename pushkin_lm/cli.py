@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from . import commands, demo, hub, tools
+from . import __version__, commands, demo, hub, tools
 from .errors import PushkinLMError, TrainingInterrupted
 
 Command = Callable[[argparse.Namespace], None]
@@ -68,6 +68,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(allow_abbrev=False, formatter_class=HelpFormatter, **kwargs)  # a typo is an error
+        self.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

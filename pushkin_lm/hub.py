@@ -280,7 +280,10 @@ def push_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--private", action="store_true", help="make a new repo private (an existing one stays)")
     p.add_argument("--token", help="a Hugging Face token that may write there (default: HF_TOKEN, login's)")
     message = "Upload pushkin-lm checkpoint"
-    p.add_argument("--commit_message", "--commit-message", dest="commit_message", default=message)
+    p.add_argument(
+        "--commit_message", "--commit-message", dest="commit_message", default=message,
+        help="the message of the Hub commit that uploads the files",
+    )  # fmt: skip
 
 
 def push(args: argparse.Namespace) -> None:

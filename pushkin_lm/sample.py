@@ -25,12 +25,20 @@ class SampleConfig:
     temperature: float = setting(
         0.8, "divides the network's logits (not its calibration): 0 is greedy; higher is wilder", minimum=0
     )
-    top_k: int | None = setting(None, "sample only from the k most likely characters", minimum=1)
+    top_k: int | None = setting(
+        None, "sample only from the k most likely characters (unset: all of them)", minimum=1
+    )
     top_p: float | None = setting(
-        None, "sample only from the smallest set with this much probability", above=0, maximum=1
+        None,
+        "sample only from the smallest set with this much probability (unset: 1, all)",
+        above=0,
+        maximum=1,
     )
     seed: int | None = setting(
-        None, "random seed: the same seed gives the same text", minimum=0, maximum=MAX_SEED
+        None,
+        "random seed: the same seed gives the same text (unset: a new one each time)",
+        minimum=0,
+        maximum=MAX_SEED,
     )
 
     def __post_init__(self) -> None:

@@ -12,6 +12,7 @@ import sys
 import pytest
 from conftest import ROOT, TINY_FLAGS, run_script
 
+from pushkin_lm import __version__
 from pushkin_lm.checkpoint import load_checkpoint
 from pushkin_lm.cli import ArgumentParser, main, train_main
 from pushkin_lm.commands import train_flags
@@ -295,3 +296,22 @@ def test_generate_writes_a_stanza_in_the_form_asked_for():
     assert len(lines) == 4 and all(line.strip() for line in lines)
     refused = run_script("generate", "--form", "abab", "--meter", "iamb99x")
     assert_one_line_error(refused, "--meter")
+
+
+@pytest.mark.parametrize(
+    "argv, prog", [(["--version"], "pushkin-lm"), (["generate", "--version"], "pushkin-lm generate")]
+)
+def test_version_is_printed_by_every_command(argv, prog, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 0 and capsys.readouterr().out == f"{prog} {__version__}\n"
+
+
+def test_the_scripts_print_their_version():
+    done = run_script("train", "--version")
+    assert done.returncode == 0 and done.stdout == f"pushkin-lm-train {__version__}\n"
+
+
+def test_every_sampling_setting_without_a_default_says_what_unset_means():
+    unset = [f for f in dataclasses.fields(SampleConfig) if f.default is None]
+    assert unset and all("unset" in f.metadata["help"] for f in unset)
