@@ -64,11 +64,11 @@ class Trainer:
         self.cfg, self.out = cfg, Path(cfg.out)
         self.log = log if self.world.is_main else _quiet
         self.device = self.world.device(resolve_device(cfg.device))  # before anything is written
+        self.sources = _sources(cfg.data)  # a missing text is the first thing to hear about
         check_out_dir(self.out, overwrite=overwrite, resume=run is not None)
         if cfg.threads or self.world.distributed:  # torchrun would leave each process one thread
             torch.set_num_threads(cfg.threads or self.world.threads())
         torch.manual_seed(cfg.seed)
-        self.sources = _sources(cfg.data)
         self.corpus, model, self.started_from = _start(self.sources, cfg, model_cfg, run, self.device)
         self.world.start(self.device)
         self.learner = Learner(model, self.corpus, cfg, self.device, self.world)

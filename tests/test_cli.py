@@ -315,3 +315,8 @@ def test_the_scripts_print_their_version():
 def test_every_sampling_setting_without_a_default_says_what_unset_means():
     unset = [f for f in dataclasses.fields(SampleConfig) if f.default is None]
     assert unset and all("unset" in f.metadata["help"] for f in unset)
+
+
+def test_a_missing_text_is_reported_before_an_occupied_out_folder(trained_dir, tmp_path):
+    done = run_script("train", "--data", str(tmp_path / "missing.txt"), "--out", str(trained_dir))
+    assert done.returncode == 2 and "missing.txt" in done.stderr and "already holds" not in done.stderr
