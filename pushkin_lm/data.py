@@ -200,9 +200,11 @@ class ConsecutiveWindows:
     ) -> None:
         self.lanes = batch_size * processes
         if (len(ids) - block_size) // self.lanes < block_size + 1:
+            fits = (len(ids) - block_size) // (block_size + 1) // processes  # lanes per process that fit
+            fix = f"pass --batch_size {fits}" if fits else f"pass a --block_size below {block_size}"
             raise PushkinLMError(
                 f"the training split ({len(ids)} characters) is too short for {self.lanes} lanes of "
-                f"{block_size}-character windows; use a smaller --batch_size or --block_size"
+                f"{block_size}-character windows; {fix}, or a longer text"
             )
         self.ids, self.block_size, self.generator = ids, block_size, generator
         self.mine = slice(rank * batch_size, (rank + 1) * batch_size)

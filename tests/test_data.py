@@ -66,8 +66,11 @@ def test_consecutive_windows_continue_each_row_until_a_new_pass():
     assert any(passes)  # a lane that runs out starts a new pass
 
 
-def test_consecutive_windows_refuse_a_text_too_short_for_the_lanes():
+def test_consecutive_windows_refuse_a_text_too_short_for_the_lanes_naming_a_batch_that_fits():
     from pushkin_lm.data import ConsecutiveWindows
 
-    with pytest.raises(PushkinLMError, match="too short"):
+    with pytest.raises(PushkinLMError, match="too short.*pass --batch_size 3,"):
         ConsecutiveWindows(torch.arange(50), block_size=10, batch_size=8, generator=torch.Generator())
+    ConsecutiveWindows(torch.arange(50), block_size=10, batch_size=3, generator=torch.Generator())  # it fits
+    with pytest.raises(PushkinLMError, match="pass a --block_size below 30"):
+        ConsecutiveWindows(torch.arange(50), block_size=30, batch_size=1, generator=torch.Generator())
