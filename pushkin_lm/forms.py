@@ -226,9 +226,9 @@ class _Pool:
         self.names: set[str] = set()  # lower-cased words written with a capital inside a line
 
     def add(self, lines: Iterable[str]) -> None:
-        lines = list(lines)
-        words = [w.lower() for line in lines for w in _WORD.findall(line)]
-        self.names.update(w.lower() for line in lines for w in _WORD.findall(line)[1:] if w[0].isupper())
+        found = [_WORD.findall(line) for line in lines]
+        words = [w.lower() for line in found for w in line]
+        self.names.update(w.lower() for line in found for w in line[1:] if w[0].isupper())
         new = [w for w in dict.fromkeys(words) if w not in self.count]
         prefetch(new)  # one stress-model call for the round's new words
         for word in new:
