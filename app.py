@@ -8,7 +8,7 @@ another model. A Space sets GRADIO_SERVER_NAME=0.0.0.0 itself, which `launch` re
 
 import os
 
-from pushkin_lm.demo import build_demo
+from pushkin_lm.demo.server import build_demo
 
 demo = build_demo(os.environ.get("PUSHKIN_LM_CHECKPOINT") or None)
 

@@ -28,13 +28,15 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pushkin_lm.checkpoint import load_checkpoint  # noqa: E402
-from pushkin_lm.data import read_text, split_train_val  # noqa: E402
-from pushkin_lm.evaluate import score_ids  # noqa: E402
-from pushkin_lm.model import ModelConfig, PushkinLM  # noqa: E402
-from pushkin_lm.recipe import TrainConfig, new_run  # noqa: E402
-from pushkin_lm.train import train  # noqa: E402
-from pushkin_lm.vocab import CharVocab  # noqa: E402
+from pushkin_lm.core.files import read_text  # noqa: E402
+from pushkin_lm.core.vocab import CharVocab  # noqa: E402
+from pushkin_lm.data.corpus import split_train_val  # noqa: E402
+from pushkin_lm.model.config import ModelConfig  # noqa: E402
+from pushkin_lm.model.network import Network  # noqa: E402
+from pushkin_lm.model.scorer import score_ids  # noqa: E402
+from pushkin_lm.store.checkpoint import load_checkpoint  # noqa: E402
+from pushkin_lm.train.recipe import TrainConfig, new_run  # noqa: E402
+from pushkin_lm.train.trainer import train  # noqa: E402
 
 from corpus import DEFAULT_DATA, VAL_FRACTION  # noqa: E402
 from gpt import train_gpt  # noqa: E402
@@ -43,7 +45,7 @@ from peak_flops import peak_gflops  # noqa: E402
 
 def pushkin_flops_per_char(cfg: ModelConfig, block_size: int) -> float:
     """Training FLOPs per character: 6 per weight (forward + backward) + attention scores."""
-    model = PushkinLM(cfg)
+    model = Network(cfg)
     weights = model.num_params() - model.embed.weight.numel()
     attention = 12 * cfg.hidden_size * min(block_size, cfg.attn_window) if cfg.attention else 0
     return 6 * weights + attention

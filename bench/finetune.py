@@ -22,11 +22,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pushkin_lm.checkpoint import load_checkpoint
-from pushkin_lm.data import read_text, split_train_val
-from pushkin_lm.evaluate import score_text
-from pushkin_lm.finetune import REGULARISATION
-from pushkin_lm.model import ModelConfig
+from pushkin_lm.core.files import read_text
+from pushkin_lm.data.corpus import split_train_val
+from pushkin_lm.model.config import ModelConfig
+from pushkin_lm.model.scorer import score_text
+from pushkin_lm.store.checkpoint import load_checkpoint
+from pushkin_lm.train.finetune import REGULARISATION
 
 ROOT = Path(__file__).resolve().parents[1]
 VAL_FRACTION = 0.1

@@ -2,7 +2,7 @@
 
     python bench/generate_speed.py [--chars 2000] [--window 256] [--checkpoint DIR] [--json]
 
-Incremental: pushkin-lm's sampler (`pushkin_lm.sample.generate`), which reads the prompt once
+Incremental: pushkin-lm's sampler (`pushkin_lm.sampling.sample.generate`), which reads the prompt once
 and then feeds one character per step to a `Decoder` carrying the LSTM state and a bounded
 key/value cache; timed with int8 weights (the default) and with float32 weights. Naive: what the
 original project and nanoGPT's sample.py do -- re-run the model over the last `window`
@@ -20,10 +20,12 @@ import time
 
 import torch
 
-from pushkin_lm.checkpoint import load_checkpoint
-from pushkin_lm.data import read_text, split_train_val
-from pushkin_lm.decoder import Decoder
-from pushkin_lm.sample import SampleConfig, generate, sample_next, start_context
+from pushkin_lm.core.files import read_text
+from pushkin_lm.data.corpus import split_train_val
+from pushkin_lm.model.decoder import Decoder
+from pushkin_lm.sampling.config import SampleConfig
+from pushkin_lm.sampling.sample import generate, sample_next, start_context
+from pushkin_lm.store.checkpoint import load_checkpoint
 
 from corpus import DEFAULT_DATA, VAL_FRACTION
 
@@ -46,7 +48,7 @@ def naive_chars_per_second(model, vocab, chars: int, window: int) -> float:
         logits, _ = model(torch.tensor([ids[-window:]]))  # fresh state, whole window again
         logits = logits[0, -1]
         logits[0] = float("-inf")
-        ids.append(sample_next(logits, 0.8, generator=generator))
+        ids.append(sample_next(logits, SampleConfig(temperature=0.8), generator))
     return chars / (time.perf_counter() - start)
 
 

@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pushkin_lm.data import random_windows, read_text, split_train_val
-from pushkin_lm.vocab import CharVocab
+from pushkin_lm.core.files import read_text
+from pushkin_lm.core.vocab import CharVocab
+from pushkin_lm.data.corpus import random_windows, split_train_val
 
 from corpus import DEFAULT_DATA, VAL_FRACTION
 

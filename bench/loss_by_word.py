@@ -19,10 +19,11 @@ import re
 import torch
 import torch.nn.functional as F
 
-from pushkin_lm import evaluate
-from pushkin_lm.checkpoint import load_checkpoint
-from pushkin_lm.data import read_text, split_train_val
-from pushkin_lm.model import PushkinLM
+from pushkin_lm.core.files import read_text
+from pushkin_lm.data.corpus import split_train_val
+from pushkin_lm.model import scorer
+from pushkin_lm.model.network import Network
+from pushkin_lm.store.checkpoint import load_checkpoint
 
 from corpus import DEFAULT_DATA, VAL_FRACTION
 
@@ -30,7 +31,7 @@ WORD = re.compile(r"[а-яёА-ЯЁ]+")
 
 
 def char_losses(
-    model: PushkinLM, ids: torch.Tensor, temperature: float, chunk_size: int = 1024, adapt_lr: float = 0.0
+    model: Network, ids: torch.Tensor, temperature: float, chunk_size: int = 1024, adapt_lr: float = 0.0
 ) -> torch.Tensor:
     """The calibrated loss of each of `ids[1:]`, read as one stream in chunks with carried state.
 
@@ -39,10 +40,10 @@ def char_losses(
     the text before it, and no character is learnt from before it is scored.
     """
     if not adapt_lr:
-        return evaluate.char_losses(model, ids, temperature, max_streams=1, chunk_size=chunk_size)
+        return scorer.char_losses(model, ids, temperature, max_streams=1, chunk_size=chunk_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=adapt_lr)
     losses = []
-    for logits, targets in evaluate.predictions(model, ids, max_streams=1, chunk_size=chunk_size, grad=True):
+    for logits, targets in scorer.predictions(model, ids, max_streams=1, chunk_size=chunk_size, grad=True):
         loss = F.cross_entropy(logits[0] / temperature, targets[0], reduction="none")
         optimizer.zero_grad()
         loss.mean().backward()

@@ -22,10 +22,11 @@ import json
 import torch
 import torch.nn.functional as F
 
-from pushkin_lm.checkpoint import load_checkpoint
-from pushkin_lm.data import read_text, split_train_val
-from pushkin_lm.evaluate import predictions
-from pushkin_lm.model import PushkinLM
+from pushkin_lm.core.files import read_text
+from pushkin_lm.data.corpus import split_train_val
+from pushkin_lm.model.network import Network
+from pushkin_lm.model.scorer import predictions
+from pushkin_lm.store.checkpoint import load_checkpoint
 
 from corpus import DEFAULT_DATA, VAL_FRACTION
 
@@ -34,7 +35,7 @@ QUERY_BLOCK = 1000  # queries scored at once: bounds the similarity matrix's mem
 
 @torch.no_grad()
 def features_and_probs(
-    model: PushkinLM, ids: torch.Tensor, temperature: float, chunk_size: int = 1024
+    model: Network, ids: torch.Tensor, temperature: float, chunk_size: int = 1024
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Unit-length features (n, hidden) at ids[:-1], and the calibrated probability (n,) given to
     each of ids[1:], read as one stream in chunks with carried state."""

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import torch
 
-from pushkin_lm.checkpoint import load_checkpoint
-from pushkin_lm.data import read_text
-from pushkin_lm.decoder import Decoder
-from pushkin_lm.sample import SampleConfig, generate
+from pushkin_lm.core.files import read_text
+from pushkin_lm.model.decoder import Decoder
+from pushkin_lm.sampling.config import SampleConfig
+from pushkin_lm.sampling.sample import generate
+from pushkin_lm.store.checkpoint import load_checkpoint
 
 from corpus import DEFAULT_DATA
 

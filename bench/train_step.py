@@ -19,15 +19,17 @@ import time
 import torch
 import torch.nn.functional as F
 
-from pushkin_lm.device import native_bf16
-from pushkin_lm.model import ModelConfig, PushkinLM
-from pushkin_lm.recipe import TrainConfig, make_optimizer
+from pushkin_lm.core.device import native_bf16
+from pushkin_lm.model.config import ModelConfig
+from pushkin_lm.model.network import Network
+from pushkin_lm.train.learner import make_optimizer
+from pushkin_lm.train.recipe import TrainConfig
 
 VOCAB_SIZE = 132  # the Pushkin corpus's vocabulary, unknown-character slot included
 WARMUP_STEPS = 3
 
 
-def time_steps(model: PushkinLM, forward, steps: int, bf16: bool) -> tuple[float, float]:
+def time_steps(model: Network, forward, steps: int, bf16: bool) -> tuple[float, float]:
     """Seconds for the warm-up steps, and seconds per step after them."""
     cfg = TrainConfig()
     optimizer = make_optimizer(model, cfg)
@@ -64,7 +66,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     cfg = ModelConfig(vocab_size=VOCAB_SIZE, hidden_size=args.hidden_size, attention=not args.no_attention)
-    model = PushkinLM(cfg)
+    model = Network(cfg)
     bf16 = native_bf16() and not args.no_bf16
     results = {
         "threads": torch.get_num_threads(),

@@ -3,8 +3,8 @@
     python bench/two_models.py OLD NEW [--chars 2000] [--stanzas 3] [--rounds 3] [--json]
 
 For each checkpoint, interleaved round by round so that both see the same machine: characters
-per second of free sampling (`pushkin_lm.sample.generate`, int8, temperature 0.8, `--chars`
-characters from an empty prompt) and seconds per Onegin stanza (`pushkin_lm.forms.generate_form`,
+per second of free sampling (`pushkin_lm.sampling.sample.generate`, int8, temperature 0.8, `--chars`
+characters from an empty prompt) and seconds per Onegin stanza (`pushkin_lm.sampling.forms.generate_form`,
 seeds 1..`--stanzas`). The best round of each is kept; NEW / OLD is the ratio to quote. The
 stress model is loaded before the first round, so no stanza pays for it.
 """
@@ -17,9 +17,11 @@ import time
 
 import torch
 
-from pushkin_lm.decoder import Decoder
-from pushkin_lm.forms import generate_form
-from pushkin_lm.sample import SampleConfig, generate
+from pushkin_lm.model.decoder import Decoder
+from pushkin_lm.sampling.config import SampleConfig
+from pushkin_lm.sampling.forms import generate_form
+from pushkin_lm.sampling.sample import generate
+from pushkin_lm.store.checkpoint import load_checkpoint
 from pushkin_lm.verse import prefetch
 
 
@@ -46,7 +48,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    models = {name: Decoder.from_checkpoint(name) for name in (args.old, args.new)}
+    loaded = {name: load_checkpoint(name) for name in (args.old, args.new)}
+    models = {name: (Decoder(c.model), c.vocab) for name, c in loaded.items()}
     prefetch(["мой", "дядя"])
     rate = dict.fromkeys(models, 0.0)
     seconds = dict.fromkeys(models, float("inf"))

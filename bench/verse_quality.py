@@ -2,9 +2,9 @@
 
     python bench/verse_quality.py [--stanzas 5] [--forms onegin abab abba aabb] [--meter iamb4] [--json]
 
-For each form, `--stanzas` stanzas from `pushkin_lm.forms.generate_form` (seeds 1, 2, ..., as
+For each form, `--stanzas` stanzas from `pushkin_lm.sampling.forms.generate_form` (seeds 1, 2, ..., as
 `generate --seed` numbers them), and the same checker over two references:
-  - free: unconstrained samples (`pushkin_lm.sample.generate`, same temperature), their lines cut
+  - free: unconstrained samples (`pushkin_lm.sampling.sample.generate`, same temperature), their lines cut
     into chunks of the stanza's length: what the model writes in the form by chance;
   - pushkin: real verse from the validation split (the last 10 % of the corpus): its 14-line
     chunks whose dominant meter is iambic tetrameter (Onegin stanzas), and of each such stanza
@@ -33,10 +33,14 @@ from collections import Counter
 
 import torch
 
-from pushkin_lm.data import read_text, split_train_val
-from pushkin_lm.decoder import Decoder
-from pushkin_lm.forms import FORMS, generate_form, parse_meter
-from pushkin_lm.sample import SampleConfig, generate
+from pushkin_lm.core.files import read_text
+from pushkin_lm.core.vocab import CharVocab
+from pushkin_lm.data.corpus import split_train_val
+from pushkin_lm.model.decoder import Decoder
+from pushkin_lm.sampling.config import SampleConfig
+from pushkin_lm.sampling.forms import generate_form
+from pushkin_lm.sampling.sample import generate
+from pushkin_lm.store.checkpoint import load_checkpoint
 from pushkin_lm.verse import (
     model_load_seconds,
     prefetch,
@@ -46,7 +50,7 @@ from pushkin_lm.verse import (
     scan_stanza,
     split_stanzas,
 )
-from pushkin_lm.vocab import CharVocab
+from pushkin_lm.verse.forms import FORMS, parse_meter
 
 from corpus import DEFAULT_DATA, VAL_FRACTION
 from language import Language, line_ends
@@ -172,7 +176,8 @@ def lane_speedup(
 
 def run(args: argparse.Namespace) -> dict:
     size = parse_meter(args.meter)
-    decoder, vocab = Decoder.from_checkpoint(args.checkpoint)
+    checkpoint = load_checkpoint(args.checkpoint)
+    decoder, vocab = Decoder(checkpoint.model), checkpoint.vocab
     corpus = read_text(args.data)
     train, val = split_train_val(corpus, VAL_FRACTION)
     language = Language()

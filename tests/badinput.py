@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from pushkin_lm.cli import evaluate_main, generate_main, train_main
+from pushkin_lm.cli.main import evaluate_main, generate_main, train_main
 
 MAINS = {"generate": generate_main, "evaluate": evaluate_main, "train": train_main}
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from pushkin_lm.model import ModelConfig, PushkinLM
-from pushkin_lm.recipe import TrainConfig
-from pushkin_lm.train import train
-from pushkin_lm.vocab import CharVocab
+from pushkin_lm.core.vocab import CharVocab
+from pushkin_lm.model.config import ModelConfig
+from pushkin_lm.model.network import Network
+from pushkin_lm.train.recipe import TrainConfig
+from pushkin_lm.train.trainer import train
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = "луна мороз ветер тихо поле зима сердце ночь море песня сад звезда река огонь".split()
@@ -63,10 +64,10 @@ def verse_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def tiny_model() -> tuple[PushkinLM, CharVocab]:
+def tiny_model() -> tuple[Network, CharVocab]:
     torch.manual_seed(0)
     vocab = CharVocab.build(make_verse())
-    model = PushkinLM(ModelConfig(vocab_size=len(vocab), **TINY_MODEL)).eval()
+    model = Network(ModelConfig(vocab_size=len(vocab), **TINY_MODEL)).eval()
     return model, vocab
 
 

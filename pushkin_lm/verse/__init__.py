@@ -10,10 +10,10 @@ The prosody rules are in the docstrings of `stress` (word stress), `meter` (mete
 and `rhyme` (rhyme keys). The stress model, silero-stress, loads on first use, not at import.
 """
 
-from .meter import METERS, LineScan, fits_meter, scan_line
-from .rhyme import rhyme_key, rhyme_letters, rhyme_scheme, rhymes
-from .stanza import LineReport, StanzaScan, TextScan, scan_stanza, scan_text, split_stanzas
-from .stress import model_load_seconds, prefetch, vowel_count, word_stress
+from pushkin_lm.verse.meter import METERS, LineScan, fits_meter, scan_line
+from pushkin_lm.verse.rhyme import rhyme_key, rhyme_letters, rhyme_scheme, rhymes
+from pushkin_lm.verse.stanza import LineReport, StanzaScan, TextScan, scan_stanza, scan_text, split_stanzas
+from pushkin_lm.verse.stress import model_load_seconds, prefetch, vowel_count, word_stress
 
 __all__ = [
     "METERS",

@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .stress import ACUTE, Word, line_words
+from pushkin_lm.verse.stress import ACUTE, Word, line_words
 
 WEAK, FREE, STRESS = 0, 1, 2
 ALTERNATIVE_COST = 1  # reading a line-final homograph against the model's choice

@@ -30,8 +30,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .meter import Prosody, dominant, final_stress, prosody
-from .stress import VOWELS, reads_yo
+from pushkin_lm.verse.meter import Prosody, dominant, final_stress, prosody
+from pushkin_lm.verse.stress import VOWELS, reads_yo
 
 _CLUSTERS = (
     ("тьс", "ц"),

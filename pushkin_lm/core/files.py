@@ -1,0 +1,104 @@
+"""Files read within bounds and written atomically: nothing pushkin-lm reads can fill memory, and
+nothing it writes is ever left half-written.
+
+A folder is replaced as a whole: the new one is written beside it, the old one is renamed aside, the
+new one renamed into place, and only then is the old one deleted. A crash at any moment leaves
+either the old or the new folder whole.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from pushkin_lm.core.errors import PushkinLMError
+
+# The most any text file is read to: a corpus a hundred times Pushkin's fits, while `/dev/zero`
+# or a runaway pipe is refused instead of filling memory (its ids alone take 8 bytes a character).
+MAX_TEXT_BYTES = 256 * 2**20
+MAX_PROMPT_BYTES = 16 * 2**20
+
+
+def read_bytes_bounded(path: str | Path, limit: int, what: str = "file") -> bytes:
+    """At most `limit` bytes of `path` (a file, or a pipe such as /dev/stdin); more is an error."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(limit + 1)
+    except OSError as err:
+        raise PushkinLMError(f"cannot read {path}: {err.strerror}; check the path") from None
+    if len(raw) > limit:
+        raise PushkinLMError(
+            f"{path} is larger than {limit // 2**20} MiB, the most pushkin-lm reads as a {what}; "
+            "pass a smaller file"
+        )
+    return raw
+
+
+def read_text(path: str | Path, limit: int = MAX_TEXT_BYTES, what: str = "text file") -> str:
+    """The UTF-8 text of `path`, refusing empty, binary, non-UTF-8 and oversized files clearly.
+
+    A byte-order mark is dropped and Windows (CRLF) or old Mac (CR) line endings become newlines,
+    so a text saved by any editor reads as the same characters.
+    """
+    path = Path(path)
+    raw = read_bytes_bounded(path, limit, what)
+    if b"\x00" in raw:
+        raise PushkinLMError(f"{path} looks binary (it has NUL bytes); pass a UTF-8 text file")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise PushkinLMError(
+            f"{path} is not UTF-8 text (bad byte at offset {err.start}); "
+            "convert it, e.g. iconv -f cp1251 -t utf-8"
+        ) from None
+    if not text.strip():
+        raise PushkinLMError(f"{path} is empty; pass a UTF-8 text file with some text in it")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def aside_path(target: Path) -> Path:
+    """Where `write_dir_atomically` keeps the previous `target` while it swaps in the new one."""
+    return target.with_name(f".{target.name}.old")
+
+
+def write_dir_atomically(target: Path, files: dict[str, bytes]) -> None:
+    """Replace folder `target` by one holding `files`, so that no crash leaves neither."""
+    target = Path(target)
+    old = aside_path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if old.exists() and not target.exists():
+            os.replace(old, target)  # finish recovering from a crash mid-swap
+        for stale in target.parent.glob(f".{target.name}.*.tmp"):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        try:
+            for name, data in files.items():
+                with open(tmp / name, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+            if target.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(target, old)
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        _fsync_dir(target.parent)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError as err:
+        raise PushkinLMError(
+            f"cannot write checkpoint {target}: {err.strerror or err}; "
+            "free some disk space or choose another --out (the previous checkpoint is intact)"
+        ) from None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

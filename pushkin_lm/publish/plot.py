@@ -1,0 +1,299 @@
+"""Pictures: training curves from a run's log.jsonl, and the attention block's weights over a line.
+
+Only the command-line layer imports this module, and only for its picture commands: matplotlib
+stays off the generation path. matplotlib is imported inside the drawing functions, and figures
+are drawn by its non-interactive Agg backend without pyplot: no global backend is switched.
+
+`F.scaled_dot_product_attention` never materialises attention weights, so `recompute_attention`
+recomputes them from the block's own `qkv` projection, key shift and window mask; the tests
+check that they give the block's own output.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from pushkin_lm.core.errors import PushkinLMError
+from pushkin_lm.core.vocab import CharVocab
+from pushkin_lm.model.network import CausalSelfAttention, Network, window_mask
+from pushkin_lm.store.layout import LOG_FILE
+
+FONT = "DejaVu Sans"  # matplotlib's bundled font: Latin, Cyrillic and the symbols used below
+VISIBLE = {" ": "\u2423", "\n": "\u21b5", "\t": "\u21e5"}  # ␣ ↵ ⇥
+
+
+# ---------------------------------------------------------------------------- training curves
+
+
+def read_log(run_dir: Path) -> list[dict]:
+    """The evaluations of training run `run_dir` (or of a log.jsonl file itself), in step order.
+
+    Each is a dict with `step`, `elapsed_s`, `train_nats_per_char` and, where the run had a
+    validation split, `val_nats_per_char`. A step logged twice (a resumed run) keeps its last row.
+    """
+    path = Path(run_dir)
+    path = path if path.suffix == ".jsonl" else path / LOG_FILE
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise PushkinLMError(
+            f"{path} does not exist; give the --out folder of a training run (training writes "
+            f"{LOG_FILE} there at every evaluation)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise PushkinLMError(f"cannot read {path} ({err}); check the file or train again") from None
+    rows: dict[int, dict] = {}
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            row = _parse_log_line(line, f"{path}:{number}")
+            rows[row["step"]] = row
+    if not rows:
+        raise PushkinLMError(
+            f"{path} holds no evaluations yet; wait for training's first evaluation "
+            "(every --eval_interval steps) and plot again"
+        )
+    return [rows[step] for step in sorted(rows)]
+
+
+def _parse_log_line(line: str, where: str) -> dict:
+    fix = "the training log is damaged: delete that line or train again"
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise PushkinLMError(f"{where} is not JSON ({err.msg}); {fix}") from None
+    if not isinstance(row, dict):
+        raise PushkinLMError(f"{where} is not a JSON object; {fix}")
+    for key in ("step", "elapsed_s", "train_nats_per_char", "val_nats_per_char"):
+        value = row.get(key)
+        if value is None and key == "val_nats_per_char":
+            continue
+        if value is None:
+            raise PushkinLMError(f"{where} has no {key!r}; {fix}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise PushkinLMError(f"{where}: {key} is {value!r}, not a finite number; {fix}")
+    if not isinstance(row["step"], int):
+        raise PushkinLMError(f"{where}: step is {row['step']!r}, not a whole number; {fix}")
+    return row
+
+
+def best_evaluation(rows: list[dict]) -> tuple[dict, str]:
+    """The evaluation training kept as best, and the score it judged by: validation loss, or training
+    loss when the run had no validation split. Of equal scores, the first."""
+    key = "val_nats_per_char" if any("val_nats_per_char" in row for row in rows) else "train_nats_per_char"
+    return min((row for row in rows if key in row), key=lambda row: row[key]), key  # min keeps the first
+
+
+def plot_training_curves(run_dir: Path, out_png: Path) -> Path:
+    """Draw a training run's train and validation nats/char against steps and wall-clock minutes.
+
+    `run_dir` is a training run's --out folder (holding log.jsonl). The best evaluation is marked;
+    a right-hand axis gives bits/char. Writes `out_png` (its folder is created) and returns it.
+    Raises PushkinLMError for a missing, empty or damaged log.
+    """
+    rows = read_log(run_dir)
+    best, best_key = best_evaluation(rows)
+    with _figure_context() as Figure:
+        fig = Figure(figsize=(13, 5), layout="constrained")
+        axes = fig.subplots(1, 2, sharey=True)
+        for ax, x_key, scale, label in (
+            (axes[0], "step", 1.0, "training step"),
+            (axes[1], "elapsed_s", 1 / 60, "wall-clock minutes (evaluation included)"),
+        ):
+            _draw_curves(ax, rows, best, best_key, x_key, scale)
+            ax.set_xlabel(label)
+        axes[0].set_ylabel("nats per character")
+        axes[0].set_title("loss against training steps")
+        axes[1].set_title("loss against wall-clock time")
+        axes[1].secondary_yaxis(
+            "right", functions=(lambda n: n / math.log(2), lambda b: b * math.log(2))
+        ).set_ylabel("bits per character")
+        fig.suptitle(f"training run {run_dir}: {len(rows)} evaluations")
+        return _save(fig, out_png)
+
+
+def _draw_curves(ax, rows: list[dict], best: dict, best_key: str, x_key: str, scale: float) -> None:
+    for key, label, style in (
+        ("train_nats_per_char", "train (fixed slice)", "o-"),
+        ("val_nats_per_char", "validation", "s-"),
+    ):
+        points = [(row[x_key] * scale, row[key]) for row in rows if key in row]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, style, markersize=3, linewidth=1.5, label=label)
+    x, y = best[x_key] * scale, best[best_key]
+    which = "" if best_key == "val_nats_per_char" else " train (no validation split)"
+    ax.plot([x], [y], marker="*", markersize=16, color="crimson", linestyle="none", label="best checkpoint")
+    ax.annotate(
+        f"best{which} {y:.4f} at step {best['step']:,}",
+        (x, y),
+        xytext=(0, 28),
+        textcoords="offset points",
+        ha="center",
+        arrowprops={"arrowstyle": "->", "color": "crimson"},
+        color="crimson",
+    )
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper right")
+
+
+@contextmanager
+def _figure_context() -> Iterator[type]:
+    """matplotlib's Figure class in the bundled font: no pyplot, so no global backend and no open figures."""
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise PushkinLMError("pictures need matplotlib; install it with: pip install matplotlib") from None
+    with matplotlib.rc_context({"font.family": FONT}):
+        yield Figure
+
+
+def _save(fig, out_png: Path) -> Path:
+    out_png = Path(out_png)
+    try:
+        out_png.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out_png, format="png", dpi=100)  # a PNG from a bare Figure is drawn by Agg
+    except OSError as err:
+        raise PushkinLMError(f"cannot write {out_png}: {err.strerror or err}; choose another path") from None
+    return out_png
+
+
+# ---------------------------------------------------------------------------- attention
+
+
+def recompute_attention(attn: CausalSelfAttention, x: Tensor) -> tuple[Tensor, Tensor]:
+    """The attention weights (batch, heads, length, length) of `attn` over `x`, and its output.
+
+    `x` (batch, length, hidden) is the block's input (`ln_attn` of the LSTM output) at the start
+    of a text: no cached keys, and a zero pending key when keys are shifted. Weight [i, j] is how
+    much query i reads the value of position j. The output is `attn`'s own in eval mode.
+    """
+    batch, length, width = x.shape
+    heads = lambda t: t.view(batch, length, attn.num_heads, -1).transpose(1, 2)  # noqa: E731
+    q, k, v = (heads(t) for t in attn.qkv(x).split(width, dim=2))
+    if attn.shift_keys:  # the value of position j is found by the key of position j - 1
+        k = torch.cat([torch.zeros_like(k[:, :, :1]), k[:, :, :-1]], dim=2)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+    visible = window_mask(0, length, attn.window).to(x.device)
+    weights = scores.masked_fill(~visible, float("-inf")).softmax(dim=-1)
+    out = attn.proj((weights @ v).transpose(1, 2).reshape(batch, length, width))
+    return weights, out
+
+
+def attention_weights(model: Network, vocab: CharVocab, text: str) -> Tensor:
+    """The attention weights (heads, length, length) of `model` over `text`, read at a text's start.
+
+    Raises PushkinLMError for a model without attention, an empty text, a text longer than the
+    attention window or one with characters outside the vocabulary.
+    """
+    _check_attention_text(model, vocab, text)
+    captured: list[Tensor] = []
+    hook = model.ln_attn.register_forward_hook(lambda _m, _i, out: captured.append(out))
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.tensor([vocab.encode(text)], device=model.head.weight.device))
+            weights, _ = recompute_attention(model.attn, captured[0])
+    finally:
+        hook.remove()
+        model.train(was_training)
+    return weights[0].float().cpu()
+
+
+def _check_attention_text(model: Network, vocab: CharVocab, text: str) -> None:
+    if not model.cfg.attention:
+        raise PushkinLMError(
+            "this model has no attention block (it was trained with attention off); "
+            "use a checkpoint trained with attention"
+        )
+    if not text:
+        raise PushkinLMError("the text is empty; give a line of verse")
+    if len(text) > model.cfg.attn_window:
+        raise PushkinLMError(
+            f"the text has {len(text)} characters but the attention window is {model.cfg.attn_window}; "
+            f"give at most {model.cfg.attn_window} characters"
+        )
+    unknown = vocab.unknown_chars(text)
+    if unknown:
+        shown = ", ".join(repr(c) for c in unknown[:10])
+        raise PushkinLMError(f"the text has characters the model does not know: {shown}; replace them")
+
+
+def _display_char(char: str, has_glyph: Callable[[str], bool]) -> str:
+    """A visible label for one character: ␣ for a space, ↵ for a newline, U+XXXX for the invisible."""
+    if char in VISIBLE:
+        return VISIBLE[char]
+    category = unicodedata.category(char)
+    if category.startswith(("C", "Z")) or not has_glyph(char):
+        return f"U+{ord(char):04X}"
+    return "\u25cc" + char if category.startswith("M") else char  # a combining mark on a dotted circle
+
+
+def _glyph_checker() -> Callable[[str], bool]:
+    """A test for whether the bundled font draws a character, so that no label shows a missing box."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    font = FT2Font(font_manager.findfont(FONT, fallback_to_default=True))
+    return lambda char: font.get_char_index(ord(char)) != 0
+
+
+def plot_attention(model: Network, vocab: CharVocab, text: str, out_png: Path) -> Path:
+    """Draw the causal attention of `model`'s attention block over `text` as one heat-map per head.
+
+    Rows are queries (each position, predicting the character after it), columns the positions
+    whose values they read; spaces show as ␣, newlines as ↵. `text` is read as the start of a
+    text. Writes `out_png` (its folder is created) and returns it. Raises PushkinLMError for a
+    model without attention, or a text that is empty, too long or outside the vocabulary.
+    """
+    weights = attention_weights(model, vocab, text).numpy()
+    num_heads, length = weights.shape[0], len(text)
+    weights[:, torch.ones(length, length).triu(1).bool().numpy()] = float("nan")  # the future
+    cols = math.ceil(math.sqrt(num_heads))
+    rows = math.ceil(num_heads / cols)
+    cell = max(0.1, min(0.22, 14 / length))  # inches a character: labels stay legible when zoomed in
+    panel, font_size = max(4.0, cell * length + 1.5), min(10.0, cell * 72 * 0.65)
+    with _figure_context() as Figure:
+        from matplotlib import colormaps
+
+        has_glyph = _glyph_checker()
+        labels = [_display_char(c, has_glyph) for c in text]
+        fig = Figure(figsize=(cols * panel + 1.2, rows * panel + 0.8), layout="constrained")
+        axes = fig.subplots(rows, cols, squeeze=False)
+        cmap = colormaps["magma"].with_extremes(bad="#eeeeee")  # grey: the future, which no query sees
+        for head, ax in enumerate(axes.flat):
+            if head >= num_heads:
+                ax.axis("off")
+                continue
+            image = ax.imshow(weights[head], cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+            _label_axes(ax, labels, font_size)
+            ax.set_title(f"head {head + 1}")
+        fig.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
+        fig.suptitle(f"attention over \u201c{_shorten(text, has_glyph)}\u201d ({length} characters)")
+        return _save(fig, out_png)
+
+
+def _label_axes(ax, labels: list[str], font_size: float) -> None:
+    ax.set_xticks(range(len(labels)), labels, fontsize=font_size)
+    ax.set_yticks(range(len(labels)), labels, fontsize=font_size)
+    for label in ax.get_xticklabels():
+        label.set_rotation(90 if len(label.get_text()) > 2 else 0)  # U+XXXX runs down, not across
+    ax.tick_params(length=0, pad=1)
+    ax.set_xlabel("position read (its value)")
+    ax.set_ylabel("query (predicts the next character)")
+
+
+def _shorten(text: str, has_glyph: Callable[[str], bool], limit: int = 70) -> str:
+    """`text` for a title: newlines as ↵, invisible characters as U+XXXX, cut at `limit` characters."""
+    plain = lambda c: c == " " or (unicodedata.category(c).startswith("M") and has_glyph(c))  # noqa: E731
+    shown = "".join(c if plain(c) else _display_char(c, has_glyph) for c in text)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "\u2026"

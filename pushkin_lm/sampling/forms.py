@@ -1,0 +1,231 @@
+"""Verse in a fixed form: every line in the meter, every rhyme where the scheme puts it.
+
+    for line in generate_form(decoder, vocab, "", SampleConfig(seed=1), "onegin", "iamb4"):
+        print(line, end="")
+
+A line is written in rounds (docs/experiments.md, round 9). A round forks the decoder into
+LANES lanes at the start of the line; each lane samples, with the sampler's own settings, up to
+its newline, and is dropped as soon as it has more syllables than the line may have. The finished
+lines are checked with `pushkin_lm.verse`: meter and feet, the ending the scheme letter asks for
+(capital feminine, lower case masculine), a rhyme with the line's partner (the nearest earlier
+line of its letter) and none with the other letters' lines, or the stanza would read as another
+scheme. Of those that pass, the one the model finds likeliest is fed to the decoder and yielded.
+
+The model seldom rhymes on its own (about one line in sixty in the meter rhymes with a given
+partner), so the rhyme word of a line that must rhyme is chosen first: every word the model has
+written in the stanza's candidate lines goes into a pool, by rhyme key; each lane is given pool
+words that rhyme with the partner and fit the line's last foot, writes a head of the right number
+of syllables and ends on its word (`pushkin_lm.sampling.lines`), and the model's probability of the whole
+line picks among them. A line that opens a rhyme is taken, while rounds allow, from those whose
+rhyme the pool can already answer. After MAX_ROUNDS without a pass a line in the meter is kept,
+rhyme or not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from pushkin_lm.core.errors import PushkinLMError
+from pushkin_lm.core.vocab import CharVocab
+from pushkin_lm.model.decoder import Decoder
+from pushkin_lm.sampling.config import SampleConfig
+from pushkin_lm.sampling.lines import LANES, Endings, sample_lines
+from pushkin_lm.sampling.sample import check_prompt, start_context
+from pushkin_lm.verse import fits_meter, prefetch, rhyme_key, rhymes, vowel_count, word_stress
+from pushkin_lm.verse.forms import DEFAULT_METER, LineMeter, parse_meter, stanza_scheme
+from pushkin_lm.verse.rhyme import RHYME_WINDOW  # how far verse.rhyme looks for partners
+
+MIN_SEEN = 2  # a word the model wrote once may be a slip; twice, it is more likely a word
+ANSWERABLE_ROUNDS = 6  # rounds spent looking for a line whose rhyme the pool can answer
+MAX_ROUNDS = 40  # rounds of LANES candidates for one line before the rhyme is given up
+_WORD = re.compile(r"[а-яё]+", re.IGNORECASE)
+# Prepositions and conjunctions: a line does not end on one, and a rhyme on one ("твои / и") is no rhyme.
+WEAK_ENDS = frozenset(
+    "и а но да не ни в во на за под подо над с со к ко о об обо от по из у до для без при про или иль "
+    "чтоб чтобы".split()
+)
+
+
+def generate_form(
+    decoder: Decoder,
+    vocab: CharVocab,
+    prompt: str,
+    settings: SampleConfig,
+    form: str,
+    meter: str = DEFAULT_METER,
+) -> Iterator[str]:
+    """Yield the rest of a stanza of `form` in `meter` that continues `prompt`, a line at a time.
+
+    The prompt's lines after its last blank line are the stanza's first lines; a last line
+    without its newline is completed. Each piece yielded ends with a newline. The same
+    settings.seed gives the same stanza.
+    """
+    scheme, size = stanza_scheme(form), parse_meter(meter)
+    check_prompt(vocab, prompt)
+    if "\n" not in vocab.chars:
+        raise PushkinLMError("this model's vocabulary has no newline, so it cannot write lines")
+    generator = torch.Generator()
+    generator.manual_seed(settings.seed if settings.seed is not None else torch.seed())
+    lines, partial = _stanza_lines(prompt)
+    if len(lines) >= len(scheme):
+        raise PushkinLMError(f"the prompt already has {len(lines)} lines; a {form} stanza has {len(scheme)}")
+    logits = decoder.read(vocab.encode(start_context(vocab) + prompt))
+    pool = _Pool()
+    pool.add(lines)
+    for index in range(len(lines), len(scheme)):
+        slot = _Slot(scheme, index, size, lines)
+        line = _next_line(decoder, vocab, logits, settings, generator, partial, slot, pool)
+        piece = line[len(partial) :] + "\n"
+        for char_id in vocab.encode(piece):
+            logits = decoder.step(char_id)
+        lines.append(line)
+        partial = ""
+        yield piece
+
+
+def _stanza_lines(prompt: str) -> tuple[list[str], str]:
+    """The prompt's complete lines after its last blank line (or poem separator): the stanza so
+    far; and the text after its last newline, a line that the first generated line completes."""
+    *complete, partial = prompt.split("\n")
+    lines: list[str] = []
+    for line in complete:
+        lines = [] if not line.strip() or line.strip() == "</s>" else [*lines, line]
+    return lines, partial
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """What the line at `index` of a stanza must be, given the lines before it."""
+
+    scheme: str
+    index: int
+    meter: LineMeter
+    before: list[str]
+
+    @property
+    def feminine(self) -> bool:
+        return self.scheme[self.index].isupper()
+
+    @property
+    def partner(self) -> str | None:
+        """The nearest earlier line of the same letter: the one this line must rhyme with."""
+        letter = self.scheme[self.index]
+        earlier = [j for j in range(self.index) if self.scheme[j] == letter]
+        return self.before[earlier[-1]] if earlier else None
+
+    def accepts(self, line: str) -> bool:
+        """In the meter, with the scheme's ending, rhyming with its partner and with no other line."""
+        words = _WORD.findall(line)
+        if not self.in_meter(line) or words[-1].lower() in WEAK_ENDS:
+            return False
+        partner = self.partner
+        if partner is not None and not rhymes(partner, line):
+            return False
+        letter = self.scheme[self.index]
+        others = range(max(0, self.index - RHYME_WINDOW), self.index)
+        return not any(self.scheme[j] != letter and rhymes(self.before[j], line) for j in others)
+
+    @property
+    def opens_rhyme(self) -> bool:
+        """Whether a later line must rhyme with this one."""
+        return self.scheme[self.index] in self.scheme[self.index + 1 :]
+
+    def in_meter(self, line: str) -> bool:
+        """In the meter with the scheme's ending: the syllable count fixes the ending of a line
+        whose last stress is on the last strong position."""
+        size = self.meter
+        return vowel_count(line) == size.syllables(self.feminine) and fits_meter(line, size.name, size.feet)
+
+    def head_syllables(self, word: str) -> int | None:
+        """Syllables before `word` as this line's last word; None if its stress or its syllables
+        after the stress do not fit the line's last foot."""
+        stress, vowels = word_stress(word), vowel_count(word)
+        last_strong = self.meter.syllables(False) - 1
+        if stress is None or vowels - stress - 1 != self.feminine or stress > last_strong - 1:
+            return None
+        return last_strong - stress
+
+
+class _Pool:
+    """Every word the model has written in this stanza's candidate lines, by rhyme key: the words
+    a line that must rhyme may end on. A word keeps a capital where the model wrote it with one
+    inside a line (a name: «Татьяна»), not where a line begins with it."""
+
+    def __init__(self) -> None:
+        self.count: Counter[str] = Counter()
+        self.by_key: dict[str, dict[str, None]] = {}  # dicts, not sets: a seed gives one order
+        self.names: set[str] = set()  # lower-cased words written with a capital inside a line
+
+    def add(self, lines: Iterable[str]) -> None:
+        found = [_WORD.findall(line) for line in lines]
+        words = [w.lower() for line in found for w in line]
+        self.names.update(w.lower() for line in found for w in line[1:] if w[0].isupper())
+        new = [w for w in dict.fromkeys(words) if w not in self.count]
+        prefetch(new)  # one stress-model call for the round's new words
+        for word in new:
+            self.by_key.setdefault(rhyme_key(word), {})[word] = None
+        self.count.update(words)
+
+    def rhymes_for(self, line: str, seen: int = 1) -> list[str]:
+        """Words seen at least `seen` times that rhyme with `line`'s last word, not that word,
+        names capitalised."""
+        found = _WORD.findall(line)
+        words = self.by_key.get(rhyme_key(line), {})
+        last = found[-1].lower() if found else ""
+        chosen = [w for w in words if w != last and w not in WEAK_ENDS and self.count[w] >= seen]
+        return [w.capitalize() if w in self.names else w for w in chosen]
+
+
+def _next_line(
+    decoder: Decoder,
+    vocab: CharVocab,
+    logits: torch.Tensor,
+    settings: SampleConfig,
+    generator: torch.Generator,
+    partial: str,
+    slot: _Slot,
+    pool: _Pool,
+) -> str:
+    """One line for `slot`: rounds of lane samples until one passes (see the module docstring)."""
+    in_meter: list[str] = []
+    passed: list[tuple[float, str]] = []
+    max_syllables = slot.meter.syllables(slot.feminine)
+    for turn in range(MAX_ROUNDS):
+        endings = _endings(slot, pool) if slot.partner else [None] * LANES
+        candidates = sample_lines(
+            decoder, vocab, logits, settings, generator, partial, max_syllables, endings
+        )
+        pool.add(text for text, _ in candidates)
+        passed += [(score, text) for text, score in candidates if slot.accepts(text)]
+        # A line that opens a rhyme should be one the pool can answer, while rounds are cheap.
+        answerable = [p for p in passed if not slot.opens_rhyme or _rhyme_words(slot, pool, p[1])]
+        if answerable or passed and turn >= ANSWERABLE_ROUNDS:
+            return max(answerable or passed)[1]  # the likeliest line
+        in_meter += [text for text, _ in candidates if slot.in_meter(text)]
+    if in_meter:  # forty rounds without a rhyme: the meter, at least
+        return in_meter[int(torch.randint(len(in_meter), (1,), generator=generator))]
+    return partial + "..."  # pragma: no cover - forty rounds without one line in the meter
+
+
+def _rhyme_words(slot: _Slot, pool: _Pool, line: str, seen: int = 1) -> dict[int, list[str]]:
+    """Pool words seen `seen` times that rhyme with `line` and can end a line of `slot`'s ending,
+    by head length."""
+    by_head: dict[int, list[str]] = {}
+    for word in pool.rhymes_for(line, seen):
+        head = slot.head_syllables(word)
+        if head is not None:
+            by_head.setdefault(head, []).append(word)
+    return by_head
+
+
+def _endings(slot: _Slot, pool: _Pool) -> list[Endings | None]:
+    """The words each lane may end on, by head length: the pool's rhymes for the partner (those
+    seen twice where there are any); free lanes when the pool has none."""
+    assert slot.partner is not None
+    by_head = _rhyme_words(slot, pool, slot.partner, MIN_SEEN) or _rhyme_words(slot, pool, slot.partner)
+    return [by_head or None] * LANES

@@ -1,0 +1,90 @@
+"""Output that cannot be written (docs/errors.md): an --out path that cannot be a folder, a
+standard output that is closed, full (/dev/full) or cannot encode Cyrillic, a pipe whose reader
+has gone, and a standard output that is a file rather than a terminal.
+
+Each failure is one line on stderr that names the cause and the fix (PYTHONIOENCODING=utf-8,
+another --out), exit status 2 and no traceback; an --out that cannot be written leaves the
+workspace byte for byte as it was (`badinput.check_case`). A reader that stops early (`| head`)
+is not an error and stays quiet; a redirected training log holds plain lines, not progress frames.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from badinput import check_case
+from conftest import ROOT, TINY_FLAGS
+
+CASES = {
+    "out dir not writable": (
+        "train",
+        ["--data", "W/verse.txt", "--out", "W/verse.txt/out"],
+        None,
+        "cannot write to out dir",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_output_path(case, workspace, capsys):
+    check_case(CASES[case], workspace, capsys)
+
+
+@pytest.mark.parametrize(
+    "setup, phrase",
+    [
+        ({"env": {"PYTHONIOENCODING": "ascii"}}, "cannot encode Cyrillic"),
+        ({"stdout": "/dev/full"}, "No space left on device"),
+        ({"stdout": None}, "standard output is closed"),
+    ],
+    ids=["ascii stdout", "full disk", "closed stdout"],
+)
+def test_output_that_cannot_be_written_is_one_line_on_stderr(workspace, setup, phrase):
+    command = [sys.executable, str(ROOT / "code/generate.py"), "--checkpoint", str(workspace / "ck")]
+    env = {**os.environ, **setup.get("env", {})}
+    if "stdout" not in setup:
+        stdout = subprocess.PIPE
+    elif setup["stdout"] is None:
+        stdout = subprocess.DEVNULL
+        command = ["sh", "-c", 'exec "$@" >&-', "sh", *command]
+    else:
+        stdout = open(setup["stdout"], "w")  # noqa: SIM115 - closed with the process
+    result = subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert phrase in result.stderr
+
+
+def test_a_closed_pipe_stays_quiet(workspace):
+    generate_ = f'"{sys.executable}" code/generate.py --checkpoint "{workspace / "ck"}" --max_tokens 5000'
+    command = f"{generate_} | head -c 10"
+    result = subprocess.run(["sh", "-c", command], cwd=ROOT, capture_output=True, timeout=120)
+    assert len(result.stdout) == 10 and result.stderr == b""
+
+
+def test_redirected_training_writes_plain_lines_not_progress_frames(workspace):
+    log = workspace / "train.log"
+    with open(log, "w") as sink:
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "code/train.py"),
+                "--data",
+                str(workspace / "verse.txt"),
+                "--out",
+                str(workspace / "plain"),
+                "--max_iters",
+                "20",
+                "--eval_interval",
+                "10",
+                *TINY_FLAGS[:-1],
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            timeout=240,
+            check=True,
+        )
+    text = log.read_text()
+    assert "\r" not in text and "\x1b" not in text
+    assert text.count("step     10") == 1 and "done: 20 steps" in text

@@ -1,0 +1,92 @@
+"""Bad run folders (docs/errors.md): an --out that already holds a run, a log or a checkpoint; a
+--resume of a folder with no run, or with other settings, another text, another --out or another
+number of processes; and a folder that another training holds locked.
+
+A run folder holds hours of training, so none of these may write into it: each is one line on
+stderr naming the problem and the fix (--overwrite, drop a flag, another --out, the torchrun
+command), exit status 2, no traceback, and the workspace byte for byte as it was
+(`badinput.check_case`). A training that fails before its first save removes the folder it made.
+"""
+
+import os
+
+import pytest
+from badinput import check_case, edit_trainer_state
+from conftest import TINY_FLAGS
+
+from pushkin_lm.cli.main import train_main
+from pushkin_lm.core.errors import PushkinLMError
+from pushkin_lm.store.checkpoint import SHIPPED
+from pushkin_lm.store.run import RunLock
+
+CASES = {
+    "out dir already holds a run": ("train", ["--data", "W/verse.txt", "--out", "RUN"], None, "--overwrite"),
+    "out holding only a log": (
+        "train",
+        ["--data", "W/verse.txt", "--out", "W/logged"],
+        lambda w: (w / "logged").mkdir() or (w / "logged/log.jsonl").write_text("{}\n"),
+        "already holds a training run",
+    ),
+    "out at a checkpoint folder": (
+        "train",
+        ["--data", "W/verse.txt", "--out", "CK"],
+        None,
+        "is a checkpoint folder",
+    ),
+    "out at the shipped checkpoint": (
+        "train",
+        ["--data", "W/verse.txt", "--out", str(SHIPPED), "--overwrite"],
+        None,
+        "is a checkpoint folder",
+    ),
+    "resume with other model sizes": (
+        "train",
+        ["--resume", "RUN", "--hidden_size", "64"],
+        None,
+        "other model settings",
+    ),
+    "resume of a folder with no run": (
+        "train",
+        ["--resume", "W/empty"],
+        lambda w: (w / "empty").mkdir(),
+        "no resumable run",
+    ),
+    "resume into another --out": ("train", ["--resume", "RUN", "--out", "W/elsewhere"], None, "drop --out"),
+    "resume with another text": (
+        "train",
+        ["--resume", "RUN", "--data", "W/other.txt"],
+        lambda w: (w / "other.txt").write_text("Мороз и солнце; день чудесный! " * 40, encoding="utf-8"),
+        "has other characters than the text",
+    ),
+    "resuming a 2-process run on 1": (
+        "train",
+        ["--resume", "RUN"],
+        lambda w: edit_trainer_state(w / "run" / "last", processes=2),
+        "trained by 2 processes, not 1; resume it with 2 (torchrun, --nproc_per_node=2",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_run(case, workspace, capsys):
+    check_case(CASES[case], workspace, capsys)
+
+
+def test_a_second_training_into_a_locked_folder_is_refused_naming_the_first(workspace, capsys):
+    with RunLock(workspace / "busy"):
+        code = train_main(
+            ["--data", str(workspace / "verse.txt"), "--out", str(workspace / "busy"), *TINY_FLAGS]
+        )
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert f"in use by another training run (pid {os.getpid()} on" in err
+
+
+def test_a_start_that_fails_after_locking_leaves_no_folder_behind(tmp_path):
+    with pytest.raises(PushkinLMError), RunLock(tmp_path / "new" / "run"):
+        raise PushkinLMError("the first step failed")
+    assert not (tmp_path / "new" / "run").exists()
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(PushkinLMError), RunLock(tmp_path / "kept"):
+        raise PushkinLMError("the first step failed")
+    assert (tmp_path / "kept").is_dir()  # a folder the user made stays

@@ -1,0 +1,198 @@
+"""What is shipped: the declared requirements, and the wheel built from the checkout.
+
+CI installs requirements.txt alone into a new virtual environment, so an undeclared import fails
+there too; the requirement tests name the missing package instead of failing somewhere deep in a
+run. The wheel tests build pushkin-lm as `pip install pushkin-lm` would get it, install it into a
+folder of its own, and write a few characters with its default model from there, outside the
+checkout: the shipped models must travel as package data (pyproject.toml maps checkpoints/ to
+pushkin_lm/shipped/), and nothing of the checkout's tests, benchmarks or data may travel with them.
+"""
+
+import ast
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from importlib.metadata import PackageNotFoundError, packages_distributions, version
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[1]
+# The package, and the modules tests/ and bench/ import from beside them.
+LOCAL = {"pushkin_lm", "conftest", "badinput", "distributed_worker", "corpus", "finetune", "gpt", "language",
+         "peak_flops"}  # fmt: skip
+SHIPPED_MODELS = ("pushkin-lm", "ru-verse-base")
+SHIPPED_FILES = ("config.json", "model.safetensors", "README.md")
+# Not copied for the build: build outputs (a stale build/lib leaks into the wheel), caches, git,
+# and the corpus and training runs at the top.
+NOT_COPIED = {".git", "build", "data", "out", "runs"}
+CACHES = shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache", ".hypothesis")
+
+
+# ---------------------------------------------------------------------------------- requirements
+
+
+def requirements() -> tuple[dict[str, Requirement], dict[str, Requirement]]:
+    """requirements.txt's runtime lines and its test-and-lint lines, by normalised name."""
+    runtime: dict[str, Requirement] = {}
+    tools: dict[str, Requirement] = {}
+    section = runtime
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        if line.startswith("# tests and lint"):
+            section = tools
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            requirement = Requirement(line)
+            section[_normalise(requirement.name)] = requirement
+    return runtime, tools
+
+
+def declared_in_pyproject() -> dict[str, Requirement]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements_ = [Requirement(line) for line in project["dependencies"]]
+    return {_normalise(r.name): r for r in requirements_}
+
+
+def _normalise(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def imported_top_level_modules() -> set[str]:
+    modules = set()
+    for folder in ("pushkin_lm", "code", "bench", "tests"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    modules |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    modules.add(node.module.split(".")[0])
+    return modules - LOCAL - set(sys.stdlib_module_names)
+
+
+def test_requirements_and_pyproject_declare_the_same_runtime_packages():
+    runtime, _ = requirements()
+    pyproject = declared_in_pyproject()
+    assert set(runtime) == set(pyproject)
+    for name, requirement in runtime.items():
+        for pinned in requirement.specifier:
+            if pinned.operator == "==":  # what requirements.txt installs must satisfy the package's range
+                assert pyproject[name].specifier.contains(pinned.version), (name, pinned)
+
+
+def test_every_imported_package_is_declared():
+    runtime, tools = requirements()
+    declared = set(runtime) | set(tools)
+    distributions = packages_distributions()
+    for module in sorted(imported_top_level_modules()):
+        assert module in distributions, f"{module} is imported but not installed"
+        names = {_normalise(d) for d in distributions[module]}
+        assert names & declared, f"{module} (from {names}) is imported but not in requirements.txt"
+
+
+def test_numpy_is_declared_for_safetensors():
+    # safetensors' torch `save` imports numpy at run time, which no `import` in our code shows.
+    runtime, _ = requirements()
+    assert "numpy" in runtime and "numpy" in declared_in_pyproject()
+
+
+# ----------------------------------------------------------------------------------------- wheel
+
+
+def _require_build_backend() -> None:
+    """--no-build-isolation builds with this interpreter's own setuptools: say so if it has none."""
+    build_system = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
+    for line in build_system["requires"]:
+        requirement = Requirement(line)
+        try:
+            installed = version(requirement.name)
+        except PackageNotFoundError:
+            pytest.fail(f"{requirement.name}, which builds the wheel, is not installed in {sys.executable}")
+        assert requirement.specifier.contains(installed), (requirement, installed)
+
+
+def _pip(*args: str, cwd: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", *args, "--no-deps", "--quiet", "--disable-pip-version-check"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, f"pip {args[0]} failed:\n{done.stdout}\n{done.stderr}"
+
+
+def _not_copied(folder: str, names: list[str]) -> set[str]:
+    return set(CACHES(folder, names)) | (NOT_COPIED & set(names) if Path(folder) == ROOT else set())
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel built, once a session, from a copy of the checkout without its build outputs
+    (a build in the checkout itself would leave build/ and an .egg-info there, and pick up stale
+    files from an old build/lib)."""
+    _require_build_backend()
+    base = tmp_path_factory.mktemp("wheel")
+    source = base / "source"
+    shutil.copytree(ROOT, source, ignore=_not_copied)
+    _pip("wheel", "--no-build-isolation", "--wheel-dir", str(base / "dist"), str(source), cwd=base)
+    (built,) = (base / "dist").glob("pushkin_lm-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory) -> Path:
+    """The wheel installed into a folder of its own."""
+    target = tmp_path_factory.mktemp("target")
+    _pip("install", "--target", str(target), str(wheel), cwd=target)
+    return target
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_wheel_holds_the_package_and_the_shipped_models_and_nothing_else(wheel):
+    with zipfile.ZipFile(wheel) as archive:
+        names = {name for name in archive.namelist() if not name.endswith("/")}
+        shipped = {name: _sha256(archive.read(name)) for name in names if "/shipped/" in name}
+    assert {name.split("/")[0] for name in names} == {"pushkin_lm", wheel.name.split("-py")[0] + ".dist-info"}
+    for folder in ("tests", "bench", "data", "code", "docs", "checkpoints"):
+        assert not any(name.startswith(f"{folder}/") for name in names), folder
+    # Every module of the checkout's package, and no other (a subpackage missing from
+    # [tool.setuptools] packages would be missing here).
+    package = {name for name in names if name.startswith("pushkin_lm/") and "/shipped/" not in name}
+    checkout = {path.relative_to(ROOT).as_posix() for path in (ROOT / "pushkin_lm").rglob("*.py")}
+    assert package == checkout
+    # The shipped models, byte for byte, and no other file of checkpoints/.
+    expected = {
+        f"pushkin_lm/shipped/{model}/{file}": _sha256((ROOT / "checkpoints" / model / file).read_bytes())
+        for model in SHIPPED_MODELS
+        for file in SHIPPED_FILES
+    }
+    assert shipped == expected
+
+
+def test_installed_wheel_writes_with_its_shipped_model(installed, tmp_path):
+    script = (
+        "import json, pushkin_lm\n"
+        "from pushkin_lm import PushkinLM\n"
+        "model = PushkinLM.from_pretrained()\n"
+        "print(json.dumps({'package': pushkin_lm.__file__, 'path': str(model.path),\n"
+        "                  'text': model.generate(max_tokens=20, seed=1)}))\n"
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(installed), *filter(None, [env.get("PYTHONPATH")])])
+    env |= {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PYTHONIOENCODING": "utf-8"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert Path(result["package"]).resolve().is_relative_to(installed.resolve()), result["package"]
+    assert Path(result["path"]).resolve() == (installed / "pushkin_lm" / "shipped" / "pushkin-lm").resolve()
+    assert len(result["text"]) > 0 and result["text"].strip(), result

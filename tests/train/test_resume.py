@@ -1,0 +1,98 @@
+"""Exact resume, signals, and what a resumed run may and may not change."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import ROOT, TINY_FLAGS, TINY_MODEL, run_script, tiny_run_config
+
+from pushkin_lm.model.config import ModelConfig
+from pushkin_lm.store.checkpoint import load_checkpoint
+from pushkin_lm.train.recipe import TrainConfig
+from pushkin_lm.train.trainer import Trainer
+
+SETTINGS = ModelConfig(**{**TINY_MODEL, "dropout": 0.2})  # dropout makes the RNG state matter
+
+
+def config(data, out, **kw) -> TrainConfig:
+    return tiny_run_config(data, out, threads=1, **kw)
+
+
+@pytest.mark.parametrize(("stateful", "ema_decay"), [(False, 0.9), (True, 0.9), (True, 0.0)])
+def test_stopping_and_resuming_gives_bit_identical_weights(tmp_path, verse_file, stateful, ema_decay):
+    quiet = {"log": lambda *_: None}
+    recipe = {"stateful": stateful, "ema_decay": ema_decay}
+    Trainer(config(verse_file, tmp_path / "straight", **recipe), SETTINGS, **quiet).run()
+    Trainer(config(verse_file, tmp_path / "split", **recipe), SETTINGS, **quiet).run(stop_at=15)
+    assert load_checkpoint(tmp_path / "split" / "last").meta["step"] == 15
+    Trainer.resume(tmp_path / "split", {}, **quiet).run()
+
+    straight = load_checkpoint(tmp_path / "straight" / "last").model.state_dict()
+    resumed = load_checkpoint(tmp_path / "split" / "last").model.state_dict()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    # The point of the test: without restored state the weights would differ.
+    Trainer(config(verse_file, tmp_path / "fresh", **recipe, seed=2), SETTINGS, **quiet).run()
+    fresh = load_checkpoint(tmp_path / "fresh" / "last").model.state_dict()
+    assert not torch.equal(fresh["head.weight"], straight["head.weight"])
+
+
+def test_resume_with_longer_max_iters_continues_the_count(tmp_path, verse_file):
+    out = str(tmp_path / "run")
+    common = [*TINY_FLAGS, "--eval_interval", "10"]
+    first = run_script("train", "--data", str(verse_file), "--out", out, "--max_iters", "10", *common)
+    assert first.returncode == 0, first.stderr
+    again = run_script("train", "--resume", out, "--max_iters", "20", "--no_progress")
+    assert again.returncode == 0, again.stderr
+    assert "resuming at step 10" in again.stdout and "done: 20 steps" in again.stdout
+    assert load_checkpoint(tmp_path / "run" / "last").meta["step"] == 20
+
+
+@pytest.mark.parametrize(
+    "args, phrase",
+    [
+        (["--hidden_size", "64"], "other model settings"),
+        (["--batch_size", "5"], "--batch_size cannot change"),
+    ],
+)
+def test_resume_refuses_changed_settings(trained_dir, tmp_path, args, phrase):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_dir, run)
+    before = (run / "last" / "model.safetensors").read_bytes()
+    result = run_script("train", "--resume", str(run), *args)
+    assert result.returncode == 2 and phrase in result.stderr and result.stderr.count("\n") == 1
+    assert (run / "last" / "model.safetensors").read_bytes() == before
+
+
+def test_resume_of_a_folder_without_a_run_is_refused(tmp_path):
+    result = run_script("train", "--resume", str(tmp_path))
+    assert result.returncode == 2 and "no resumable run" in result.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_saves_last_and_names_the_resume_command(tmp_path, verse_file, sig):
+    out = tmp_path / "run"
+    args = ["--data", str(verse_file), "--out", str(out), "--max_iters", "100000", "--max_minutes", "5"]
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "code" / "train.py"), *args, *TINY_FLAGS, "--eval_interval", "5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + 120
+    while not (out / "last" / "config.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert stderr.strip().count("\n") == 0 and "Traceback" not in stderr
+    assert f"--resume {out}" in stderr and sig.name in stderr
+    step = load_checkpoint(out / "last").meta["step"]
+    resumed = run_script("train", "--resume", str(out), "--max_iters", str(step + 3), "--no_progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_checkpoint(out / "last").meta["step"] == step + 3
