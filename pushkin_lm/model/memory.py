@@ -9,7 +9,6 @@ training accepts also generates.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 
 import torch
 
@@ -22,17 +21,21 @@ PROMPT_CHUNK = 512  # characters of a prompt read per forward pass
 
 
 def param_count(cfg: ModelConfig) -> int:
-    """The number of trained parameters of `Network(cfg)`, counted on torch's meta device, where
-    nothing is allocated: the network with one LSTM layer and with two, since every layer past the
-    first adds what the second does (so that an absurd --num_layers costs no loop of its length)."""
-    from pushkin_lm.model.network import Network  # the network's own modules, not a formula of them
+    """The number of trained parameters of `Network(cfg)`, without building it.
 
-    def count(layers: int) -> int:
-        with torch.device("meta"):
-            return sum(p.numel() for p in Network(replace(cfg, num_layers=layers)).parameters())
-
-    one = count(1)
-    return one if cfg.num_layers == 1 else one + (cfg.num_layers - 1) * (count(2) - one)
+    A closed form, not the network built on torch's meta device: that would import torch._dynamo
+    (0.9 s of every generate) and loop over an absurd --num_layers. tests/model/test_model.py holds
+    it equal to the network's own count, so a new variant that forgets this fails there."""
+    hidden, vocab = cfg.hidden_size, cfg.vocab_size
+    count = vocab * cfg.embed_dim + hidden * vocab + vocab + 2 * hidden  # embedding, head, ln_out
+    # LSTM layers: the first reads embeddings, the others hidden states
+    count += 4 * hidden * (cfg.embed_dim + hidden + 2) + (cfg.num_layers - 1) * 4 * hidden * (2 * hidden + 2)
+    if cfg.attention:
+        count += 2 * hidden + 4 * hidden * hidden  # ln_attn, qkv, proj
+        if cfg.ffn_mult:
+            width = cfg.ffn_mult * hidden
+            count += 2 * hidden + 2 * hidden * width + width + hidden
+    return count
 
 
 def _attention_bytes(cfg: ModelConfig, rows: int, length: int) -> int:
