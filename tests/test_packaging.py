@@ -1,11 +1,13 @@
 """What is shipped: the declared requirements, and the wheel built from the checkout.
 
-CI installs requirements.txt alone into a new virtual environment, so an undeclared import fails
-there too; the requirement tests name the missing package instead of failing somewhere deep in a
-run. The wheel tests build pushkin-lm as `pip install pushkin-lm` would get it, install it into a
-folder of its own, and write a few characters with its default model from there, outside the
-checkout: the shipped models must travel as package data (pyproject.toml maps checkpoints/ to
-pushkin_lm/shipped/), and nothing of the checkout's tests, benchmarks or data may travel with them.
+CI installs requirements-dev.txt (which takes requirements.txt) into a new virtual environment,
+so an undeclared import fails there too; the requirement tests name the missing package instead of
+failing somewhere deep in a run, and keep the tools of tests and the demo out of what a user who
+only trains and generates installs. The wheel tests build pushkin-lm as `pip install pushkin-lm`
+would get it, install it into a folder of its own, and write a few characters with its default
+model from there, outside the checkout: the shipped models must travel as package data
+(pyproject.toml maps checkpoints/ to pushkin_lm/shipped/), and nothing of the checkout's tests,
+benchmarks or data may travel with them.
 """
 
 import ast
@@ -37,35 +39,36 @@ CACHES = shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache", ".
 
 # ---------------------------------------------------------------------------------- requirements
 
-
-def requirements() -> tuple[dict[str, Requirement], dict[str, Requirement]]:
-    """requirements.txt's runtime lines and its test-and-lint lines, by normalised name."""
-    runtime: dict[str, Requirement] = {}
-    tools: dict[str, Requirement] = {}
-    section = runtime
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        if line.startswith("# tests and lint"):
-            section = tools
-        line = line.split("#")[0].strip()
-        if line and not line.startswith("-"):
-            requirement = Requirement(line)
-            section[_normalise(requirement.name)] = requirement
-    return runtime, tools
+# What a user who only trains and generates must not be made to install.
+TOOLS_ONLY = {"pytest", "hypothesis", "ruff", "playwright", "gradio", "gradio-client", "pymorphy3"}
 
 
-def declared_in_pyproject() -> dict[str, Requirement]:
+def requirement_lines(name: str) -> dict[str, Requirement]:
+    """A requirements file's package lines by normalised name (options, -r and -e lines aside)."""
+    lines = (line.split("#")[0].strip() for line in (ROOT / name).read_text().splitlines())
+    found = [Requirement(line) for line in lines if line and not line.startswith("-")]
+    return {_normalise(r.name): r for r in found}
+
+
+def includes(name: str) -> list[str]:
+    """A requirements file's -r and -e lines."""
+    lines = (line.split("#")[0].strip() for line in (ROOT / name).read_text().splitlines())
+    return [line for line in lines if line.startswith("-")]
+
+
+def declared_in_pyproject(extra: str | None = None) -> dict[str, Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    requirements_ = [Requirement(line) for line in project["dependencies"]]
-    return {_normalise(r.name): r for r in requirements_}
+    lines = project["optional-dependencies"][extra] if extra else project["dependencies"]
+    return {_normalise(r.name): r for r in map(Requirement, lines)}
 
 
 def _normalise(name: str) -> str:
     return name.lower().replace("_", "-")
 
 
-def imported_top_level_modules() -> set[str]:
+def imported_top_level_modules(*folders: str) -> set[str]:
     modules = set()
-    for folder in ("pushkin_lm", "code", "bench", "tests"):
+    for folder in folders:
         for path in (ROOT / folder).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if isinstance(node, ast.Import):
@@ -75,30 +78,50 @@ def imported_top_level_modules() -> set[str]:
     return modules - LOCAL - set(sys.stdlib_module_names)
 
 
-def test_requirements_and_pyproject_declare_the_same_runtime_packages():
-    runtime, _ = requirements()
-    pyproject = declared_in_pyproject()
-    assert set(runtime) == set(pyproject)
-    for name, requirement in runtime.items():
-        for pinned in requirement.specifier:
-            if pinned.operator == "==":  # what requirements.txt installs must satisfy the package's range
-                assert pyproject[name].specifier.contains(pinned.version), (name, pinned)
-
-
-def test_every_imported_package_is_declared():
-    runtime, tools = requirements()
-    declared = set(runtime) | set(tools)
+def _undeclared(modules: set[str], declared: set[str]) -> list[str]:
     distributions = packages_distributions()
-    for module in sorted(imported_top_level_modules()):
-        assert module in distributions, f"{module} is imported but not installed"
-        names = {_normalise(d) for d in distributions[module]}
-        assert names & declared, f"{module} (from {names}) is imported but not in requirements.txt"
+    missing = [module for module in sorted(modules) if module not in distributions]
+    assert not missing, f"imported but not installed: {missing}"
+    return [m for m in sorted(modules) if not {_normalise(d) for d in distributions[m]} & declared]
+
+
+def test_a_user_installs_the_package_and_torch_only():
+    # requirements.txt is what training and generating need: torch's pin and the package, whose
+    # dependencies pyproject.toml declares once. The tools of tests and the demo stay out of it.
+    assert set(requirement_lines("requirements.txt")) == {"torch"}
+    assert includes("requirements.txt") == ["-e ."]
+    (pin,) = requirement_lines("requirements.txt")["torch"].specifier
+    assert pin.operator == "==" and declared_in_pyproject()["torch"].specifier.contains(pin.version)
+    assert not TOOLS_ONLY & set(declared_in_pyproject())
+
+
+def test_the_tools_install_on_top_of_the_users_set():
+    assert includes("requirements-dev.txt") == ["-r requirements.txt", "-e .[demo]"]
+    assert TOOLS_ONLY - {"gradio"} <= set(requirement_lines("requirements-dev.txt"))
+    assert set(declared_in_pyproject("demo")) == {"gradio"}
+
+
+def test_every_imported_package_is_declared_where_it_is_needed():
+    runtime = set(declared_in_pyproject())
+    # The package and its scripts need only what pyproject.toml declares (Gradio: the demo extra).
+    library = imported_top_level_modules("pushkin_lm", "code") - {"gradio"}
+    assert _undeclared(library, runtime) == [], "imported by the package but not in pyproject.toml"
+    everything = runtime | set(declared_in_pyproject("demo")) | set(requirement_lines("requirements-dev.txt"))
+    tools = imported_top_level_modules("bench", "tests") | {"gradio"}
+    assert _undeclared(tools, everything) == [], "imported by tests or bench but not in requirements-dev.txt"
 
 
 def test_numpy_is_declared_for_safetensors():
     # safetensors' torch `save` imports numpy at run time, which no `import` in our code shows.
-    runtime, _ = requirements()
-    assert "numpy" in runtime and "numpy" in declared_in_pyproject()
+    assert "numpy" in declared_in_pyproject()
+
+
+def test_readme_and_ci_install_what_they_say():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in readme
+    assert "pip install -r requirements-dev.txt && python -m pytest -q" in readme
+    assert "-r requirements-dev.txt" in ci and "download.pytorch.org" not in ci  # no index CI cannot reach
 
 
 # ----------------------------------------------------------------------------------------- wheel
