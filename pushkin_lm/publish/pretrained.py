@@ -41,7 +41,7 @@ from pushkin_lm.store.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from pushkin_lm.store.hub import LIBRARY, hub_client_error, looks_like_repo_id, push_failure
+from pushkin_lm.store.hub import LIBRARY, hub_client_error, hub_unreachable, looks_like_repo_id, push_failure
 from pushkin_lm.store.layout import CARD_FILE, CONFIG_FILE
 from pushkin_lm.verse.forms import DEFAULT_METER
 
@@ -124,6 +124,8 @@ class PushkinLM(
         `private`, `token`, `commit_message` and the mixin's other options pass through."""
         if not looks_like_repo_id(repo_id):
             raise PushkinLMError(f"{repo_id!r} is not a Hub repo id; give it as owner/name")
+        if unreachable := hub_unreachable():  # at once, not after the client's 25 s of retries
+            raise PushkinLMError(f"cannot push to {repo_id}: {unreachable}; connect and try again")
         card_kwargs = {"repo_id": repo_id, **(model_card_kwargs or {})}
         try:
             return super().push_to_hub(repo_id, model_card_kwargs=card_kwargs, **kwargs)

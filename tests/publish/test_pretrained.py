@@ -28,7 +28,7 @@ from pushkin_lm.publish.pretrained import PushkinLM
 from pushkin_lm.sampling.config import SampleConfig
 from pushkin_lm.sampling.sample import generate
 from pushkin_lm.store.checkpoint import FORMAT_VERSION, SHIPPED_NAMES, load_checkpoint
-from pushkin_lm.store.hub import looks_like_repo_id
+from pushkin_lm.store.hub import download_corpus, looks_like_repo_id, push_failure
 from pushkin_lm.train.trainer import train
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -82,7 +82,10 @@ def test_no_network_and_no_cache_says_to_pass_data(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    assert "no network and no cached copy" in result.stderr and "--data PATH" in result.stderr
+    assert (
+        "HF_HUB_OFFLINE is set and there is no cached copy" in result.stderr
+        and "--data PATH" in result.stderr
+    )
 
 
 # ----------------------------------------------------------------------------- models on the Hub
@@ -99,6 +102,29 @@ def no_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.fixture
+def hub_reachable(monkeypatch):
+    """For the tests that stand in for the Hub's API: the connection probe finds it there."""
+    monkeypatch.setattr("pushkin_lm.publish.pretrained.hub_unreachable", lambda: None)
+
+
+@pytest.fixture
+def unreachable_hub(tmp_path, monkeypatch):
+    """No HF_HUB_OFFLINE, an empty cache, and a Hub whose name does not resolve (as on a machine
+    without network); the client's own retries would take 25 s, so a test that waits fails here."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    monkeypatch.setenv("PUSHKIN_LM_DATA_DIR", str(tmp_path / "data-cache"))
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+    def no_such_host(*args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "create_connection", no_such_host)
 
 
 @pytest.fixture
@@ -203,7 +229,7 @@ def test_a_missing_repo_offline_is_a_one_line_error(offline_cache):
         load_checkpoint("owner/missing")
     message = str(err.value)
     assert "\n" not in message and "owner/missing" in message
-    assert "HF_HUB_OFFLINE" in message and "--checkpoint" in message
+    assert "HF_HUB_OFFLINE is set" in message and "local checkpoint folder" in message
 
 
 def test_a_missing_repo_on_the_command_line_is_one_line(tmp_path):
@@ -254,7 +280,7 @@ def test_save_pretrained_will_not_replace_a_folder_of_other_files(published, tmp
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
-def test_push_uploads_the_best_checkpoint_with_its_card(trained_dir, monkeypatch):
+def test_push_uploads_the_best_checkpoint_with_its_card(trained_dir, monkeypatch, hub_reachable):
     calls = {}
 
     def create_repo(self, repo_id, **kwargs):
@@ -284,7 +310,7 @@ def test_push_uploads_the_best_checkpoint_with_its_card(trained_dir, monkeypatch
     assert f"--checkpoint {OWNER_NAME}" in card and f'from_pretrained("{OWNER_NAME}")' in card
 
 
-def test_a_push_without_a_login_is_a_one_line_error(trained_dir, monkeypatch):
+def test_a_push_without_a_login_is_a_one_line_error(trained_dir, monkeypatch, hub_reachable):
     def create_repo(self, repo_id, **kwargs):
         raise LocalTokenNotFoundError("Token is required but no token found.\nLog in first.")
 
@@ -293,6 +319,33 @@ def test_a_push_without_a_login_is_a_one_line_error(trained_dir, monkeypatch):
     with pytest.raises(PushkinLMError, match="not logged in") as err:
         push_command.run(argparse.Namespace(**vars(args), commit_message="m"))
     assert "\n" not in str(err.value) and "--token" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("what", "call"),
+    [
+        ("the corpus", lambda folder: download_corpus()),
+        ("a model", lambda folder: PushkinLM.from_pretrained(OWNER_NAME)),
+        ("a push", lambda folder: PushkinLM.from_pretrained(folder).push_to_hub(OWNER_NAME)),
+    ],
+)
+def test_an_unreachable_hub_is_named_at_once(what, call, trained_dir, unreachable_hub):
+    with pytest.raises(PushkinLMError) as err:
+        call(trained_dir)
+    message = str(err.value)
+    assert (
+        "\n" not in message
+        and "the Hub (huggingface.co) cannot be reached (Name or service not known)" in message
+    )
+    assert "--checkpoint" not in message  # Python has no flags: the fix is said in words for both
+
+
+def test_a_connection_error_of_the_http_client_is_named_as_one():
+    # httpx's ConnectError derives from its TransportError, not from OSError.
+    transport = type("TransportError", (Exception,), {"__module__": "httpx2"})
+    connect = type("ConnectError", (transport,), {"__module__": "httpx2"})
+    message = push_failure(OWNER_NAME, connect("[Errno -2] Name or service not known"))
+    assert "cannot be reached (ConnectError); connect and try again" in message and "repo id" not in message
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED_NAMES))
