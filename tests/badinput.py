@@ -11,9 +11,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from pushkin_lm.cli.main import evaluate_main, generate_main, train_main
+from pushkin_lm.cli.main import evaluate_main, generate_main, main, train_main
 
 MAINS = {"generate": generate_main, "evaluate": evaluate_main, "train": train_main}
+# The commands that exist only as `pushkin-lm COMMAND`.
+MAINS |= {name: lambda argv, name=name: main([name, *argv]) for name in ("attention", "plot", "push")}
 
 
 def edit_config(ck: Path, edit) -> None:

@@ -28,11 +28,11 @@ from pushkin_lm.model.config import ModelConfig
 from pushkin_lm.model.memory import FLOAT_BYTES, generation_bytes, param_count, require_memory
 from pushkin_lm.model.network import Network
 from pushkin_lm.store.hub import download_model, looks_like_repo_id
+from pushkin_lm.store.integrity import DAMAGED, TEMPERATURE, check_weights, metadata, model_config, vocabulary
 from pushkin_lm.store.layout import BEST, CHECKPOINT_FILES, CONFIG_FILE, WEIGHTS_FILE
 
 FORMAT = "pushkin-lm-checkpoint"
 FORMAT_VERSION = 2
-TEMPERATURE = "calibration_temperature"  # its tensor in WEIGHTS_FILE
 MAX_CONFIG_BYTES = 16 * 2**20  # a config.json is a few kilobytes; anything near this is not one
 _CHECKOUT = Path(__file__).resolve().parents[2] / "checkpoints"
 SHIPPED_DIR = _CHECKOUT if _CHECKOUT.is_dir() else Path(__file__).resolve().parents[1] / "shipped"
@@ -140,8 +140,10 @@ def read_config(path: Path) -> dict:
     try:
         config = json.loads(read_bytes_bounded(config_path, MAX_CONFIG_BYTES, CONFIG_FILE).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise PushkinLMError(f"{config_path} is not valid JSON ({err}); {DAMAGED}") from None
+    except ValueError:  # json's int() refuses a number of more than 4,300 digits, which no setting is
         raise PushkinLMError(
-            f"{config_path} is not valid JSON ({err}); the checkpoint is damaged, use another one"
+            f"{config_path} holds a number of over 4,300 digits, which no setting has; {DAMAGED}"
         ) from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise PushkinLMError(
@@ -149,8 +151,8 @@ def read_config(path: Path) -> dict:
             f"'format': '{FORMAT}'); pass a folder written by pushkin-lm training"
         )
     version = config.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise PushkinLMError(f"{config_path} has a bad format_version {version!r}; the checkpoint is damaged")
+    if type(version) is not int or version < 1:  # not isinstance: true is no version
+        raise PushkinLMError(f"{config_path} has a bad format_version {version!r}; {DAMAGED}")
     if version > FORMAT_VERSION:
         raise PushkinLMError(
             f"{path} was written by a newer pushkin-lm (format {version}, this one reads "
@@ -182,15 +184,16 @@ def upgrade_config(config: dict) -> dict:
 
 
 def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> Checkpoint:
-    """The model (in eval mode), vocabulary and metadata stored in checkpoint folder `path`."""
+    """The model (in eval mode), vocabulary and metadata stored in checkpoint folder `path`,
+    every value of its two files checked first (store/integrity.py)."""
     path = resolve_checkpoint_dir(path)
     config = read_config(path)
-    cfg = ModelConfig.from_json(config.get("model"))
-    vocab = CharVocab.from_json(config.get("vocab"))
+    cfg, vocab = model_config(config, path / CONFIG_FILE), vocabulary(config, path / CONFIG_FILE)
+    meta = metadata(config, path / CONFIG_FILE)
     if len(vocab) != cfg.vocab_size:
         raise PushkinLMError(
             f"{path}: the vocabulary has {len(vocab)} characters but the model expects "
-            f"{cfg.vocab_size}; the checkpoint is damaged, use another one"
+            f"{cfg.vocab_size}; {DAMAGED}"
         )
     require_memory(
         generation_bytes(cfg),
@@ -199,52 +202,33 @@ def load_checkpoint(path: str | Path | None = None, device: str = "cpu") -> Chec
         "its config.json is damaged or the model is too big for this machine; use another checkpoint",
     )
     weights = _read_weights(path, cfg)
-    temperature = float(weights.pop(TEMPERATURE, torch.ones(())))
     model = Network(cfg)
-    try:
-        model.load_state_dict(weights, strict=True)
-    except RuntimeError as err:
-        first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
-        raise PushkinLMError(
-            f"{path}: the weights do not match the model config ({first}); "
-            "the checkpoint is damaged, use another one"
-        ) from None
-    meta = config.get("meta") if isinstance(config.get("meta"), dict) else {}
+    temperature = check_weights(weights, model.state_dict(), path / WEIGHTS_FILE)
+    weights.pop(TEMPERATURE, None)
+    model.load_state_dict(weights, strict=True)  # names and shapes are checked: it cannot fail
     return Checkpoint(model.to(device).eval(), vocab, meta, path, temperature)
 
 
+def read_model_config(path: Path) -> ModelConfig:
+    """The network checkpoint folder `path` describes, its settings checked (for --init_from)."""
+    return model_config(read_config(path), path / CONFIG_FILE)
+
+
 def _read_weights(path: Path, cfg: ModelConfig) -> dict[str, torch.Tensor]:
-    """The tensors of `path`'s weights file, refusing one too large for `cfg` or not all finite."""
+    """The tensors of `path`'s weights file, refusing one too large for `cfg` or not safetensors."""
     from safetensors import SafetensorError
     from safetensors.torch import load
 
     weights_path = path / WEIGHTS_FILE
-    if not weights_path.is_file():
+    if not weights_path.is_file():  # a FIFO or a device is no weights file either
         raise PushkinLMError(f"{path} has no {WEIGHTS_FILE}; the checkpoint is incomplete, use another one")
     # float32 weights plus the temperature, and room for the file's JSON header.
     limit = (param_count(cfg) + 1) * FLOAT_BYTES + 2**20
     if weights_path.stat().st_size > limit:
         raise PushkinLMError(
-            f"{weights_path} is larger than the network its config.json describes could fill; "
-            "the checkpoint is damaged, use another one"
+            f"{weights_path} is larger than the network its config.json describes could fill; {DAMAGED}"
         )
     try:
-        weights = load(weights_path.read_bytes())
+        return load(read_bytes_bounded(weights_path, limit, WEIGHTS_FILE))
     except (SafetensorError, ValueError, OSError) as err:
-        raise PushkinLMError(
-            f"{weights_path} is not a valid safetensors file ({err}); "
-            "the checkpoint is damaged, use another one"
-        ) from None
-    for name, tensor in weights.items():
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise PushkinLMError(
-                f"{weights_path} holds NaN or infinite values in {name}; "
-                "the checkpoint is damaged, use another one"
-            )
-    temperature = weights.get(TEMPERATURE)
-    if temperature is not None and not temperature.item() > 0:
-        raise PushkinLMError(
-            f"{weights_path} has a calibration temperature of {temperature.item()}, which must be above 0; "
-            "the checkpoint is damaged, use another one"
-        )
-    return weights
+        raise PushkinLMError(f"{weights_path} is not a valid safetensors file ({err}); {DAMAGED}") from None

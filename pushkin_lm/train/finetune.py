@@ -25,7 +25,7 @@ from pushkin_lm.store.checkpoint import (
     Checkpoint,
     hub_repo_id,
     load_checkpoint,
-    read_config,
+    read_model_config,
     resolve_checkpoint_dir,
 )
 
@@ -36,13 +36,13 @@ VOCAB_ROWS = ("embed.weight", "head.weight", "head.bias")  # the tensors with a 
 def starting_config(reference: str, given: dict[str, Any]) -> ModelConfig:
     """The network a fine-tuning run trains: the checkpoint's, with the regularisation `given`.
     Another size is refused: the weights could not carry over."""
-    with _named_init_from():
-        saved = read_config(resolve_checkpoint_dir(reference))["model"]
-    cfg = ModelConfig.from_json(saved)
+    with _named_init_from():  # its settings checked as loading checks them: a damaged one is one line
+        cfg = read_model_config(resolve_checkpoint_dir(reference))
     for name, value in given.items():
-        if name not in REGULARISATION and name in saved and saved[name] != value:
+        saved = getattr(cfg, name, value)
+        if name not in REGULARISATION and saved != value:
             raise PushkinLMError(
-                f"--init_from {reference} brings its own network ({name}: {saved[name]} there, {value} "
+                f"--init_from {reference} brings its own network ({name}: {saved} there, {value} "
                 f"given); drop --{name} (only --{', --'.join(REGULARISATION)} may change when fine-tuning)"
             )
     return replace(cfg, **{k: v for k, v in given.items() if k in REGULARISATION})
