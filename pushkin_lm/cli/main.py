@@ -93,7 +93,8 @@ def run(command: Callable[[argparse.Namespace], None], prog: str, args: argparse
         print(f"{prog}: {err}", file=sys.stderr)
         return 130
     except PushkinLMError as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
+        if not _said_by_rank_0():
+            print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted", file=sys.stderr)
@@ -114,6 +115,14 @@ def run(command: Callable[[argparse.Namespace], None], prog: str, args: argparse
         print(f"{prog}: error: cannot write the output: {err.strerror or err}", file=sys.stderr)
         return 2
     return 0
+
+
+def _said_by_rank_0() -> bool:
+    """Whether this is a process after the first of a torchrun world, where every process reads the
+    same flags and data and fails alike: the first one's line is enough. (Started by hand, without
+    torchrun, each process says its own.)"""
+    rank = os.environ.get("RANK", "0")
+    return "TORCHELASTIC_RUN_ID" in os.environ and rank.isdigit() and int(rank) > 0
 
 
 def _discard_stdout() -> None:

@@ -15,8 +15,14 @@ evaluates and saves; the others wait for it at the next step. See docs/distribut
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -27,6 +33,11 @@ from pushkin_lm.core.errors import PushkinLMError
 from pushkin_lm.model.network import ModelState
 
 ENVIRONMENT = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
+MEETING = ("MASTER_ADDR", "MASTER_PORT")  # where the processes meet: rank 0's address and port
+# How long a process waits for all the others to join before it gives up, instead of PyTorch's
+# 30 minutes: long enough for a slow machine to import torch and read its data, short enough that a
+# rank that never comes is reported while its user is still watching.
+JOIN_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -90,10 +101,44 @@ class World:
         return device
 
     def start(self, device: torch.device) -> None:
-        """Join the other processes: NCCL between GPUs, gloo between CPUs."""
-        if self.distributed and not dist.is_initialized():
-            backend = "nccl" if device.type == "cuda" else "gloo"
-            dist.init_process_group(backend, rank=self.rank, world_size=self.size)
+        """Join the other processes: NCCL between GPUs, gloo between CPUs. A meeting point that is
+        missing, does not resolve, or where the others never come is one line, not a traceback
+        after PyTorch's retries or a 30-minute wait."""
+        if not self.distributed or dist.is_initialized():
+            return
+        address, port = self._meeting_point()
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        timeout = timedelta(seconds=JOIN_TIMEOUT_S)
+        try:
+            with _stderr_aside():
+                dist.init_process_group(backend, rank=self.rank, world_size=self.size, timeout=timeout)
+        except dist.DistError as err:
+            why = (str(err).strip() or type(err).__name__).splitlines()[0].rstrip(".")
+            raise PushkinLMError(
+                f"process {self.rank} of {self.size} could not meet the others at {address}:{port} "
+                f"within {JOIN_TIMEOUT_S:.0f} s ({why}); start every process with the same torchrun "
+                "command, and check that rank 0's address is reachable from each"
+            ) from None
+
+    def _meeting_point(self) -> tuple[str, str]:
+        """MASTER_ADDR and MASTER_PORT, present and resolvable (torchrun sets both)."""
+        missing = [name for name in MEETING if not os.environ.get(name)]
+        if missing:
+            raise PushkinLMError(
+                f"WORLD_SIZE={self.size} asks for {self.size} processes, but {' and '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} not set; start with torchrun, which sets them"
+            )
+        address, port = os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"]
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise PushkinLMError(f"MASTER_PORT={port!r} is not a port (1 to 65535); start with torchrun")
+        try:
+            socket.getaddrinfo(address, int(port))
+        except (OSError, UnicodeError) as err:
+            raise PushkinLMError(
+                f"MASTER_ADDR={address!r} does not resolve ({getattr(err, 'strerror', None) or err}); "
+                "give rank 0's address"
+            ) from None
+        return address, port
 
     def __enter__(self) -> World:
         return self
@@ -151,3 +196,21 @@ def _all_gather(tensor: torch.Tensor, dim: int) -> torch.Tensor:
     parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
     dist.all_gather(parts, tensor.contiguous())
     return torch.cat(parts, dim=dim)
+
+
+@contextlib.contextmanager
+def _stderr_aside() -> Iterator[None]:
+    """PyTorch's C++ store client logs every retry of a failed connection to stderr, a dozen
+    lines of stack frames each. Written aside while the processes meet: dropped where meeting fails
+    (the error says it in one line), passed on where it succeeds."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as aside:
+        os.dup2(aside.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        aside.seek(0)  # only where the block succeeded
+        sys.stderr.write(aside.read().decode("utf-8", "replace"))

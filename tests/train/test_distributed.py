@@ -4,6 +4,7 @@ distributed run saves, loads, resumes exactly and stops cleanly on Ctrl-C."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from safetensors.torch import load_file
 from pushkin_lm.core.device import usable_cores
 from pushkin_lm.core.errors import PushkinLMError
 from pushkin_lm.store.checkpoint import load_checkpoint
+from pushkin_lm.train import distributed
 from pushkin_lm.train.distributed import World
 from pushkin_lm.train.trainer import Trainer
 
@@ -138,3 +140,52 @@ def test_without_torchrun_the_world_is_one_process(monkeypatch):
     monkeypatch.setenv("RANK", "3")  # as some other launchers set: without WORLD_SIZE it is not torchrun
     world = World.from_env()
     assert (world.rank, world.size, world.distributed, world.is_main) == (0, 1, False, True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "meeting, problem",
+    [
+        ({}, "MASTER_ADDR and MASTER_PORT are not set; start with torchrun"),
+        ({"MASTER_ADDR": "127.0.0.1"}, "MASTER_PORT is not set"),
+        ({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "99999"}, "MASTER_PORT='99999' is not a port"),
+        (
+            {"MASTER_ADDR": "no-such-host.invalid", "MASTER_PORT": "29500"},
+            "MASTER_ADDR='no-such-host.invalid' does",
+        ),
+    ],
+)
+def test_a_world_without_a_meeting_point_is_named_at_once(monkeypatch, meeting, problem):
+    for name in ("MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in meeting.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(PushkinLMError, match=problem.replace("(", r"\(")):
+        World(rank=1, size=2, local_rank=1, local_size=2).start(torch.device("cpu"))
+
+
+@pytest.mark.parametrize("rank, why", [(0, "waiting for clients"), (1, "timed out")])
+def test_processes_that_never_meet_give_up_in_one_line(monkeypatch, capfd, rank, why):
+    # Rank 0 waits for a rank 1 that never comes; rank 1 for a rank 0 that is not listening.
+    monkeypatch.setattr(distributed, "JOIN_TIMEOUT_S", 1.0)
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
+    with pytest.raises(PushkinLMError, match=f"could not meet the others at 127.0.0.1.*{why}") as err:
+        World(rank=rank, size=2, local_rank=rank, local_size=2).start(torch.device("cpu"))
+    assert "\n" not in str(err.value) and not torch.distributed.is_initialized()
+    assert capfd.readouterr().err == ""  # the store client's retries, a dozen lines each, are not shown
+
+
+@pytest.mark.parametrize("rank, lines", [("0", 1), ("1", 0)])
+def test_under_torchrun_only_the_first_process_says_a_shared_error(tmp_path, rank, lines):
+    world = {"TORCHELASTIC_RUN_ID": "test", "RANK": rank, "WORLD_SIZE": "2", "LOCAL_RANK": rank}
+    env = {**os.environ, **world, "LOCAL_WORLD_SIZE": "2"}
+    result = run_script(
+        "train", "--data", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "run"), env=env
+    )
+    assert result.returncode == 2 and result.stderr.count("\n") == lines, result.stderr
