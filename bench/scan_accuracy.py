@@ -239,7 +239,8 @@ def report(result: dict) -> str:
     for name in ("silero_accentor", "silero_pipeline"):
         if name in result:
             r = result[name]
-            rows.append(f"{name:<16} word stress {r['word_stress']:.2%}  {r['s_per_1000_lines']} s/1000 lines")
+            speed = f"{r['s_per_1000_lines']} s/1000 lines"
+            rows.append(f"{name:<16} word stress {r['word_stress']:.2%}  {speed}")
     if "startup" in result:
         s = result["startup"]
         rows.append(
