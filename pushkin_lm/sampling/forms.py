@@ -59,21 +59,29 @@ def generate_form(
     form: str,
     meter: str = DEFAULT_METER,
 ) -> Iterator[str]:
-    """Yield the rest of a stanza of `form` in `meter` that continues `prompt`, a line at a time.
+    """The rest of a stanza of `form` in `meter` that continues `prompt`, a line at a time.
 
     The prompt's lines after its last blank line are the stanza's first lines; a last line
     without its newline is completed. Each piece yielded ends with a newline. The same
-    settings.seed gives the same stanza.
+    settings.seed gives the same stanza. What cannot be written is refused here, before the
+    first line is asked for (so that a command refuses a prompt before it echoes it).
     """
     scheme, size = stanza_scheme(form), parse_meter(meter)
     check_prompt(vocab, prompt)
     if "\n" not in vocab.chars:
         raise PushkinLMError("this model's vocabulary has no newline, so it cannot write lines")
-    generator = torch.Generator()
-    generator.manual_seed(settings.seed if settings.seed is not None else torch.seed())
     lines, partial = _stanza_lines(prompt)
     if len(lines) >= len(scheme):
         raise PushkinLMError(f"the prompt already has {len(lines)} lines; a {form} stanza has {len(scheme)}")
+    return _write_stanza(decoder, vocab, prompt, settings, scheme, size)
+
+
+def _write_stanza(
+    decoder: Decoder, vocab: CharVocab, prompt: str, settings: SampleConfig, scheme: str, size: LineMeter
+) -> Iterator[str]:
+    generator = torch.Generator()
+    generator.manual_seed(settings.seed if settings.seed is not None else torch.seed())
+    lines, partial = _stanza_lines(prompt)
     logits = decoder.read(vocab.encode(start_context(vocab) + prompt))
     pool = _Pool()
     pool.add(lines)
@@ -209,7 +217,12 @@ def _next_line(
         in_meter += [text for text, _ in candidates if slot.in_meter(text)]
     if in_meter:  # forty rounds without a rhyme: the meter, at least
         return in_meter[int(torch.randint(len(in_meter), (1,), generator=generator))]
-    return partial + "..."  # pragma: no cover - forty rounds without one line in the meter
+    meter = slot.meter
+    raise PushkinLMError(
+        f"none of {MAX_ROUNDS * LANES} lines this model wrote scans as {meter.name}{meter.feet} "
+        f"({max_syllables} syllables); choose another --meter, e.g. {DEFAULT_METER}, or a model "
+        "trained on such verse"
+    )
 
 
 def _rhyme_words(slot: _Slot, pool: _Pool, line: str, seen: int = 1) -> dict[int, list[str]]:

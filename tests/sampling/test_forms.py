@@ -14,6 +14,7 @@ import torch
 from pushkin_lm.cli import generate as generate_command
 from pushkin_lm.core.errors import PushkinLMError
 from pushkin_lm.model.decoder import Decoder
+from pushkin_lm.sampling import forms
 from pushkin_lm.sampling.config import SampleConfig
 from pushkin_lm.sampling.forms import _Pool, generate_form
 from pushkin_lm.sampling.lines import LINE_END_MARKS, sample_lines
@@ -247,4 +248,13 @@ def test_the_prompt_lines_count_and_a_partial_line_is_completed(shipped):
 def test_a_full_prompt_is_refused(shipped):
     decoder, vocab = shipped
     with pytest.raises(PushkinLMError, match="already has 4 lines"):
-        next(generate_form(decoder, vocab, "а\nб\nв\nг\n", SampleConfig(seed=1), "abab"))
+        generate_form(decoder, vocab, "а\nб\nв\nг\n", SampleConfig(seed=1), "abab")  # at once, not lazily
+
+
+def test_a_meter_no_line_of_the_model_scans_in_is_refused(shipped, monkeypatch):
+    monkeypatch.setattr(forms, "MAX_ROUNDS", 1)  # one round of candidates, to keep the test short
+    decoder, vocab = shipped
+    with pytest.raises(
+        PushkinLMError, match=r"none of 32 lines this model wrote scans as dactyl9 \(26 syllables\)"
+    ):
+        list(generate_form(decoder, vocab, "", SampleConfig(seed=1), "abab", "dactyl9"))
