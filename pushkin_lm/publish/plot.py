@@ -11,11 +11,13 @@ check that they give the block's own output.
 
 from __future__ import annotations
 
-import json
+import io
 import math
+import os
+import tempfile
 import unicodedata
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import torch
@@ -24,64 +26,13 @@ from torch import Tensor
 from pushkin_lm.core.errors import PushkinLMError
 from pushkin_lm.core.vocab import CharVocab
 from pushkin_lm.model.network import CausalSelfAttention, Network, window_mask
-from pushkin_lm.store.layout import LOG_FILE
+from pushkin_lm.publish.runlog import read_log
 
 FONT = "DejaVu Sans"  # matplotlib's bundled font: Latin, Cyrillic and the symbols used below
 VISIBLE = {" ": "\u2423", "\n": "\u21b5", "\t": "\u21e5"}  # ␣ ↵ ⇥
 
 
 # ---------------------------------------------------------------------------- training curves
-
-
-def read_log(run_dir: Path) -> list[dict]:
-    """The evaluations of training run `run_dir` (or of a log.jsonl file itself), in step order.
-
-    Each is a dict with `step`, `elapsed_s`, `train_nats_per_char` and, where the run had a
-    validation split, `val_nats_per_char`. A step logged twice (a resumed run) keeps its last row.
-    """
-    path = Path(run_dir)
-    path = path if path.suffix == ".jsonl" else path / LOG_FILE
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise PushkinLMError(
-            f"{path} does not exist; give the --out folder of a training run (training writes "
-            f"{LOG_FILE} there at every evaluation)"
-        ) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise PushkinLMError(f"cannot read {path} ({err}); check the file or train again") from None
-    rows: dict[int, dict] = {}
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            row = _parse_log_line(line, f"{path}:{number}")
-            rows[row["step"]] = row
-    if not rows:
-        raise PushkinLMError(
-            f"{path} holds no evaluations yet; wait for training's first evaluation "
-            "(every --eval_interval steps) and plot again"
-        )
-    return [rows[step] for step in sorted(rows)]
-
-
-def _parse_log_line(line: str, where: str) -> dict:
-    fix = "the training log is damaged: delete that line or train again"
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise PushkinLMError(f"{where} is not JSON ({err.msg}); {fix}") from None
-    if not isinstance(row, dict):
-        raise PushkinLMError(f"{where} is not a JSON object; {fix}")
-    for key in ("step", "elapsed_s", "train_nats_per_char", "val_nats_per_char"):
-        value = row.get(key)
-        if value is None and key == "val_nats_per_char":
-            continue
-        if value is None:
-            raise PushkinLMError(f"{where} has no {key!r}; {fix}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise PushkinLMError(f"{where}: {key} is {value!r}, not a finite number; {fix}")
-    if not isinstance(row["step"], int):
-        raise PushkinLMError(f"{where}: step is {row['step']!r}, not a whole number; {fix}")
-    return row
 
 
 def best_evaluation(rows: list[dict]) -> tuple[dict, str]:
@@ -91,35 +42,64 @@ def best_evaluation(rows: list[dict]) -> tuple[dict, str]:
     return min((row for row in rows if key in row), key=lambda row: row[key]), key  # min keeps the first
 
 
-def plot_training_curves(run_dir: Path, out_png: Path) -> Path:
+def run_title(run_dir: Path, evaluations: int) -> str:
+    """The picture's title: the run by its own name (its --out folder's, or a saved log file's) and how
+    much it holds; not the whole path, which would print a temporary folder into a README."""
+    path = Path(run_dir).resolve()
+    name = path.name if path.suffix != ".jsonl" else path.parent.name if path.stem == "log" else path.stem
+    return f"training run {name or path}: {evaluations:,} evaluation{'s' * (evaluations != 1)}"
+
+
+def plot_training_curves(
+    run_dir: Path, out_png: Path, title: str | None = None, warn: Callable[[str], None] | None = None
+) -> Path:
     """Draw a training run's train and validation nats/char against steps and wall-clock minutes.
 
     `run_dir` is a training run's --out folder (holding log.jsonl). The best evaluation is marked;
-    a right-hand axis gives bits/char. Writes `out_png` (its folder is created) and returns it.
-    Raises PushkinLMError for a missing, empty or damaged log.
+    a right-hand axis gives bits/char. `title` replaces `run_title`'s; `warn` is told, in one line,
+    of damaged log lines skipped. Writes `out_png` (its folder is created) and returns it. Raises
+    PushkinLMError for a missing, empty or unreadable log, or an output that cannot be written.
     """
-    rows = read_log(run_dir)
-    best, best_key = best_evaluation(rows)
+    log = read_log(run_dir)
+    if warn and log.warning():
+        warn(log.warning())
     with _figure_context() as Figure:
-        fig = Figure(figsize=(13, 5), layout="constrained")
-        axes = fig.subplots(1, 2, sharey=True)
-        for ax, x_key, scale, label in (
-            (axes[0], "step", 1.0, "training step"),
-            (axes[1], "elapsed_s", 1 / 60, "wall-clock minutes (evaluation included)"),
-        ):
-            _draw_curves(ax, rows, best, best_key, x_key, scale)
-            ax.set_xlabel(label)
-        axes[0].set_ylabel("nats per character")
-        axes[0].set_title("loss against training steps")
-        axes[1].set_title("loss against wall-clock time")
-        axes[1].secondary_yaxis(
-            "right", functions=(lambda n: n / math.log(2), lambda b: b * math.log(2))
-        ).set_ylabel("bits per character")
-        fig.suptitle(f"training run {run_dir}: {len(rows)} evaluations")
+        fig = curves_figure(Figure, log.rows, title or run_title(run_dir, len(log.rows)))
         return _save(fig, out_png)
 
 
-def _draw_curves(ax, rows: list[dict], best: dict, best_key: str, x_key: str, scale: float) -> None:
+def curves_figure(Figure: type, rows: list[dict], title: str):
+    """The figure of `plot_training_curves` for evaluations `rows`, not yet drawn."""
+    best, best_key = best_evaluation(rows)
+    fig = Figure(figsize=(13, 5), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, x_key, scale, label in (
+        (axes[0], "step", 1.0, "training step"),
+        (axes[1], "elapsed_s", 1 / 60, "wall-clock minutes (evaluation included)"),
+    ):
+        _draw_curves(ax, rows, x_key, scale)
+        ax.set_xlabel(label)
+    axes[0].xaxis.set_major_locator(_integer_locator())  # no step 2.5
+    _leave_room(axes[0], rows)
+    for ax, x_key, scale in ((axes[0], "step", 1.0), (axes[1], "elapsed_s", 1 / 60)):
+        _mark_best(ax, best, best_key, x_key, scale)
+    axes[0].set_ylabel("nats per character")
+    axes[0].set_title("loss against training steps")
+    axes[1].set_title("loss against wall-clock time")
+    axes[1].secondary_yaxis(
+        "right", functions=(lambda n: n / math.log(2), lambda b: b * math.log(2))
+    ).set_ylabel("bits per character")
+    fig.suptitle(title)
+    return fig
+
+
+def _integer_locator():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True, steps=[1, 2, 5, 10], min_n_ticks=1)
+
+
+def _draw_curves(ax, rows: list[dict], x_key: str, scale: float) -> None:
     for key, label, style in (
         ("train_nats_per_char", "train (fixed slice)", "o-"),
         ("val_nats_per_char", "validation", "s-"),
@@ -127,21 +107,37 @@ def _draw_curves(ax, rows: list[dict], best: dict, best_key: str, x_key: str, sc
         points = [(row[x_key] * scale, row[key]) for row in rows if key in row]
         if points:
             xs, ys = zip(*points, strict=True)
-            ax.plot(xs, ys, style, markersize=3, linewidth=1.5, label=label)
-    x, y = best[x_key] * scale, best[best_key]
-    which = "" if best_key == "val_nats_per_char" else " train (no validation split)"
-    ax.plot([x], [y], marker="*", markersize=16, color="crimson", linestyle="none", label="best checkpoint")
-    ax.annotate(
-        f"best{which} {y:.4f} at step {best['step']:,}",
-        (x, y),
-        xytext=(0, 28),
-        textcoords="offset points",
-        ha="center",
-        arrowprops={"arrowstyle": "->", "color": "crimson"},
-        color="crimson",
-    )
+            ax.plot(xs, ys, style, markersize=4, linewidth=1.5, label=label)
+    # From 0, so that one evaluation or two are not drawn at the axis' edges with ticks a fraction apart.
+    last = max(row[x_key] * scale for row in rows)
+    ax.set_xlim(0, last * 1.08 if last > 0 else 1)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper right")
+
+
+def _leave_room(ax, rows: list[dict]) -> None:
+    """Widen the (shared) loss axis so that the star and the legend fit inside it beside the curves,
+    however few evaluations there are (one evaluation's two losses may be a hair apart)."""
+    values = [row[key] for row in rows for key in ("train_nats_per_char", "val_nats_per_char") if key in row]
+    low, high = min(values), max(values)
+    span = max(high - low, 0.05 * max(abs(high), 1.0))
+    ax.set_ylim(max(0.0, low - 0.15 * span), high + 0.6 * span)  # the legend's three lines above the curves
+
+
+def _mark_best(ax, best: dict, best_key: str, x_key: str, scale: float) -> None:
+    """The best checkpoint's star, its score and step in the legend: a label beside the star ran into
+    the curves, the titles or the figure's edge, wherever the best evaluation happened to fall; the
+    legend goes where it covers no curve (loc="best")."""
+    which = "validation" if best_key == "val_nats_per_char" else "train, no validation split"
+    ax.plot(
+        [best[x_key] * scale],
+        [best[best_key]],
+        marker="*",
+        markersize=16,
+        color="crimson",
+        linestyle="none",
+        label=f"best checkpoint: {best[best_key]:.4f} ({which}) at step {best['step']:,}",
+    )
+    ax.legend(loc="best")
 
 
 @contextmanager
@@ -157,11 +153,25 @@ def _figure_context() -> Iterator[type]:
 
 
 def _save(fig, out_png: Path) -> Path:
+    """Write `fig` as a PNG to `out_png`, whole or not at all: drawn in memory first, then written to
+    a new file of its own beside it (never a user's file of a like name, never through a link) and
+    renamed over it, so a failure (a full disk) leaves an older picture as it was."""
     out_png = Path(out_png)
+    if out_png.exists() and not out_png.is_file():  # a folder, a named pipe (opening it would wait), a device
+        raise PushkinLMError(f"cannot write {out_png}: it is not a file; choose another path")
+    picture = io.BytesIO()
+    fig.savefig(picture, format="png", dpi=100)  # a PNG from a bare Figure is drawn by Agg
+    tmp = None
     try:
         out_png.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out_png, format="png", dpi=100)  # a PNG from a bare Figure is drawn by Agg
+        fd, tmp = tempfile.mkstemp(prefix=f".{out_png.name}.", suffix=".tmp", dir=out_png.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(picture.getvalue())
+        os.replace(tmp, out_png)
     except OSError as err:
+        if tmp is not None:
+            with suppress(OSError):
+                os.unlink(tmp)
         raise PushkinLMError(f"cannot write {out_png}: {err.strerror or err}; choose another path") from None
     return out_png
 

@@ -11,10 +11,22 @@ is not an error and stays quiet; a redirected training log holds plain lines, no
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from badinput import check_case
 from conftest import ROOT, TINY_FLAGS
+
+
+def fifo(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
+
+
+def log_of(run: Path, text: bytes) -> None:
+    run.mkdir()
+    (run / "log.jsonl").write_bytes(text)
+
 
 CASES = {
     "out dir not writable": (
@@ -22,6 +34,39 @@ CASES = {
         ["--data", "W/verse.txt", "--out", "W/verse.txt/out"],
         None,
         "cannot write to out dir",
+    ),
+    # A run's log is read by the picture commands: a pipe would hang them, an endless file fill memory.
+    "run log a named pipe": (
+        "plot",
+        ["W/piped"],
+        lambda w: fifo(w / "piped/log.jsonl"),
+        "piped/log.jsonl is a named pipe, not a file; give the --out folder of a training run",
+    ),
+    "run log a folder": (
+        "plot",
+        ["W/odd"],
+        lambda w: (w / "odd/log.jsonl").mkdir(parents=True),
+        "odd/log.jsonl is a folder, not a file",
+    ),
+    "run log endless": (
+        "plot",
+        ["W/big"],
+        lambda w: log_of(w / "big", b"\n" * (16 * 2**20 + 1)),
+        "big/log.jsonl is larger than 16 MiB, the most pushkin-lm reads as a training log",
+    ),
+    "run log of damaged lines only": (
+        "plot",
+        ["W/bad"],
+        lambda w: log_of(
+            w / "bad", b'{"step": 1, "elapsed_s": 1, "train_nats_per_char": ' + b"9" * 5000 + b"}\n"
+        ),
+        "no evaluations yet (1 damaged line skipped, first at line 1: a number of over 4,300 digits); wait",
+    ),
+    "picture path a named pipe": (
+        "plot",
+        ["RUN", "--png", "W/pipe.png"],
+        lambda w: fifo(w / "pipe.png"),
+        "pipe.png: it is not a file; choose another path",
     ),
 }
 

@@ -72,7 +72,7 @@ def test_curves_of_a_real_training_run(trained_dir, tmp_path):
 
 
 def test_curves_mark_the_best_validation_checkpoint(tmp_path):
-    rows = read_log(write_log(tmp_path / "run", fake_rows()))
+    rows = read_log(write_log(tmp_path / "run", fake_rows())).rows
     assert [row["step"] for row in rows] == [500 * i for i in range(1, 9)]
     assert best_evaluation(rows) == (rows[5], "val_nats_per_char")
     assert_picture(plot_training_curves(tmp_path / "run", tmp_path / "curves.png"), min_size=(1000, 400))
@@ -80,7 +80,7 @@ def test_curves_mark_the_best_validation_checkpoint(tmp_path):
 
 def test_curves_without_a_validation_split_judge_by_training_loss(tmp_path):
     run = write_log(tmp_path / "run", fake_rows(with_val=False))
-    best, key = best_evaluation(read_log(run))
+    best, key = best_evaluation(read_log(run).rows)
     assert (best["step"], key) == (4000, "train_nats_per_char")
     assert_picture(plot_training_curves(run, tmp_path / "curves.png"))
 
@@ -90,7 +90,7 @@ def test_the_first_of_equal_scores_is_best_and_a_relogged_step_keeps_its_last_ro
     for row in rows:
         row["val_nats_per_char"] = 2.0
     rows.append({**rows[2], "train_nats_per_char": 9.0})  # step 1500 again, as after a resume
-    log = read_log(write_log(tmp_path / "run", [*rows, ""]))  # a blank line is skipped
+    log = read_log(write_log(tmp_path / "run", [*rows, ""])).rows  # a blank line is skipped
     assert len(log) == 8 and log[2]["train_nats_per_char"] == 9.0
     assert best_evaluation(log)[0]["step"] == 500
 
@@ -99,16 +99,21 @@ def test_the_first_of_equal_scores_is_best_and_a_relogged_step_keeps_its_last_ro
     "lines, expected",
     [
         (None, r"does not exist; give the --out folder"),
-        ([], r"no evaluations yet"),
-        (["", "  "], r"no evaluations yet"),
-        (['{"step": 10, "elapsed_s": 1.0, "train_nats_'], r"log.jsonl:1 is not JSON"),
-        (["[1, 2]"], r"log.jsonl:1 is not a JSON object"),
-        (["{}"], r"log.jsonl:1 has no 'step'"),
-        ([{"step": 10, "elapsed_s": 1.0}], r"has no 'train_nats_per_char'"),
-        ([{"step": 10, "elapsed_s": "soon", "train_nats_per_char": 2.0}], r"elapsed_s is 'soon'"),
+        ([], r"no evaluations yet; wait"),
+        (["", "  "], r"no evaluations yet; wait"),
+        (
+            ['{"step": 10, "elapsed_s": 1.0, "train_nats_'],
+            r"1 damaged line skipped, first at line 1: not JSON",
+        ),
+        (["[1, 2]", "{}"], r"2 damaged lines skipped, first at line 1: not a JSON object\)"),
+        (["{}"], r"first at line 1: no 'step'\)"),
+        ([{"step": 10, "elapsed_s": 1.0}], r"no 'train_nats_per_char'"),
+        (
+            [{"step": 10, "elapsed_s": "soon", "train_nats_per_char": 2.0}],
+            r"elapsed_s is 'soon', not a finite",
+        ),
         ([{"step": 10, "elapsed_s": 1.0, "train_nats_per_char": True}], r"not a finite number"),
-        ([{"step": 1.5, "elapsed_s": 1.0, "train_nats_per_char": 2.0}], r"not a whole number"),
-        ([{"step": 10, "elapsed_s": 1.0, "train_nats_per_char": 2.0}, "oops"], r"log.jsonl:2 is not JSON"),
+        ([{"step": 1.5, "elapsed_s": 1.0, "train_nats_per_char": 2.0}], r"step is 1.5, not a whole number"),
     ],
 )
 def test_a_missing_empty_or_damaged_log_is_a_one_line_error(tmp_path, lines, expected):
