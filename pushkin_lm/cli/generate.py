@@ -69,12 +69,12 @@ def run(args: argparse.Namespace) -> None:
         if i:
             out.write("\n\n" + "-" * 40 + "\n\n")
         seed = None if settings.seed is None else (settings.seed + i) % 2**64
-        out.write(prompt)
         config = SampleConfig(**{**vars(settings), "seed": seed})
         if form is None:  # free verse: the character stream, as always
             pieces = generate(decoder, vocab, prompt, config)
-        else:  # a stanza, streamed line by line
+        else:  # a stanza, streamed line by line; a prompt it cannot continue is refused here
             pieces = generate_form(decoder, vocab, prompt, config, *form)
+        out.write(prompt)  # only once the prompt has been accepted
         for piece in pieces:
             out.write(piece)
             out.flush()

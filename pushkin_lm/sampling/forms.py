@@ -72,7 +72,10 @@ def generate_form(
         raise PushkinLMError("this model's vocabulary has no newline, so it cannot write lines")
     lines, partial = _stanza_lines(prompt)
     if len(lines) >= len(scheme):
-        raise PushkinLMError(f"the prompt already has {len(lines)} lines; a {form} stanza has {len(scheme)}")
+        raise PushkinLMError(
+            f"the prompt already has {len(lines)} lines, and the {form} stanza has {len(scheme)}; "
+            "give a shorter prompt"
+        )
     return _write_stanza(decoder, vocab, prompt, settings, scheme, size)
 
 

@@ -140,6 +140,13 @@ CASES = {
         None,
         "CPU cores",
     ),
+    # a stanza prompt that already fills the stanza: refused before it is echoed to stdout
+    "stanza prompt too long": (
+        "generate",
+        ["--checkpoint", "CK", "--form", "abab", "--prompt", "а\nа\nа\nа\n"],
+        None,
+        "the prompt already has 4 lines, and the abab stanza has 4; give a shorter prompt",
+    ),
 }
 if not torch.cuda.is_available():  # CI's machine: asking for a GPU must fail clearly, not fall back
     CASES["device cuda without a GPU"] = (
