@@ -30,7 +30,7 @@ class Progress:
             file=self.stream,
             disable=not self.live,
             dynamic_ncols=True,
-            bar_format="{percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}",
+            bar_format="{percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}",  # tqdm adds ", "
         )
 
     def update(self, fraction: float, step: int, loss: float, lr: float, epochs: str = "") -> None:
@@ -43,6 +43,14 @@ class Progress:
         elif self.plain and time.monotonic() - self.last_line >= PLAIN_EVERY_S:
             self.last_line = time.monotonic()
             print(f"{min(fraction, 1.0):4.0%} | {status}", file=self.stream, flush=True)
+
+    def evaluating(self, step: int, final: bool) -> None:
+        """Say that an evaluation is running, which takes a while on a big validation split (the
+        bar would sit still without a word). Redirected, the final one has a line of its own."""
+        if self.live:
+            self.bar.set_postfix_str(f"step {step} | evaluating{' (final)' if final else ''}…")
+        elif self.plain and final:
+            print(f"step {step} | final evaluation…", file=self.stream, flush=True)
 
     def write(self, line: str) -> None:
         """A line of the run's log, kept clear of the bar."""

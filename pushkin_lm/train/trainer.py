@@ -84,6 +84,7 @@ class Trainer:
         self.world.start(self.device)
         self.learner = Learner(model, self.corpus, cfg, self.device, self.world)
         self.step, self.best_val, self.elapsed_before, self.eval_seconds = 0, math.inf, 0.0, 0.0
+        self.last_eval_s = 0.0  # how long the latest evaluation took: the final one will take as long
         self.log_started = run is not None  # a fresh run replaces an old log, a resumed one appends
         if run:
             self._restore(run.state)
@@ -120,12 +121,16 @@ class Trainer:
                 done = max(self.step / cfg.max_iters, elapsed / budget_s)
                 lr = learning_rate_at(cfg, self.step, done)
                 loss = self._train_step(lr)
-                progress.update(done, self.step, loss, lr, self._epochs())
+                # The bar counts the final evaluation into a time budget, which it runs past.
+                shown = max(self.step / cfg.max_iters, elapsed / (budget_s + self.last_eval_s))
+                progress.update(shown, self.step, loss, lr, self._epochs())
                 if self.step % cfg.eval_interval == 0 or self.step == cfg.max_iters:
+                    progress.evaluating(self.step, final=self.step == cfg.max_iters)
                     metrics = self._checkpoint(time.monotonic() - start)
                 if self.step == stop_at:
                     break
             if metrics.get("step") != self.step:  # stopped between evaluations
+                progress.evaluating(self.step, final=True)
                 metrics = self._checkpoint(time.monotonic() - start)
             progress.close()
         if self.stop_signal and self.world.is_main:
@@ -212,7 +217,8 @@ class Trainer:
         trained_s = round(elapsed - self.eval_seconds, 3)  # time in training steps alone
         started = time.monotonic()
         metrics = {**counters, "train_s": trained_s, **self.evaluate()}
-        self.eval_seconds += time.monotonic() - started
+        self.last_eval_s = time.monotonic() - started
+        self.eval_seconds += self.last_eval_s
         val = metrics.get("val_nats_per_char", metrics["train_nats_per_char"])
         improved = val < self.best_val
         if improved:
