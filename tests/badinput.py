@@ -35,6 +35,13 @@ def edit_trainer_state(last: Path, **changes) -> None:
     (last / "trainer.json").write_text(json.dumps({**state, **changes}))
 
 
+def edit_trainer_tensors(last: Path, edit) -> None:
+    """`edit` the named tensors of a run's trainer.safetensors in place (a dict of them)."""
+    tensors = load_file(last / "trainer.safetensors")
+    edit(tensors)
+    save_file(tensors, last / "trainer.safetensors")
+
+
 def truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[:300])
 

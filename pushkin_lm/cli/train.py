@@ -23,6 +23,13 @@ def flags(p: argparse.ArgumentParser) -> None:
     add_flag(p, "overwrite", action="store_true", help="replace a run already in --out")
     add_flag(
         p,
+        "allow_changed_data",
+        action="store_true",
+        help="with --resume: go on though --data is no longer the text the run trained on (resume is "
+        "then not exact)",
+    )
+    add_flag(
+        p,
         "preset",
         choices=sorted(PRESETS),
         help="named set of defaults that flags override: small (2 minutes, a smaller model), default "
@@ -44,8 +51,10 @@ def run(args: argparse.Namespace) -> None:
             raise PushkinLMError(
                 f"--resume {args.resume} continues that run in its own folder; drop --out {settings['out']}"
             )
-        trainer = Trainer.resume(args.resume, settings)
+        trainer = Trainer.resume(args.resume, settings, allow_changed_data=args.allow_changed_data)
     else:
+        if args.allow_changed_data:
+            raise PushkinLMError("--allow_changed_data only goes with --resume; drop it for a new run")
         train_cfg, model_cfg = new_run(args.preset, settings)
         trainer = Trainer(train_cfg, model_cfg, overwrite=args.overwrite)
     trainer.run()

@@ -3,12 +3,17 @@ nothing it writes is ever left half-written.
 
 A folder is replaced as a whole: the new one is written beside it, the old one is renamed aside, the
 new one renamed into place, and only then is the old one deleted. A crash at any moment leaves
-either the old or the new folder whole.
+either the old or the new folder whole. What a crash leaves half-written is removed by the next
+save, and nothing else: a folder beside the target is only ever deleted when it carries the mark of
+being one of these half-written ones (or is empty and named as `tempfile` names them), so a user's
+own `.notes.tmp` survives. Files are created, never opened through a symbolic link.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,6 +24,12 @@ from pushkin_lm.core.errors import PushkinLMError
 # or a runaway pipe is refused instead of filling memory (its ids alone take 8 bytes a character).
 MAX_TEXT_BYTES = 256 * 2**20
 MAX_PROMPT_BYTES = 16 * 2**20
+# The file a folder being written holds until it is renamed into place: what tells a crashed save's
+# leftovers from a folder of the user's that happens to be named alike.
+PARTIAL_MARK = ".pushkin-lm-partial"
+# Create, never truncate, never follow a link: a file planted where one is written is an error,
+# not something to write through.
+NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
 
 def read_bytes_bounded(path: str | Path, limit: int, what: str = "file") -> bytes:
@@ -72,21 +83,20 @@ def write_dir_atomically(target: Path, files: dict[str, bytes]) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         if old.exists() and not target.exists():
             os.replace(old, target)  # finish recovering from a crash mid-swap
-        for stale in target.parent.glob(f".{target.name}.*.tmp"):
-            shutil.rmtree(stale, ignore_errors=True)
+        _remove_partial(target)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
         try:
+            _write_file(tmp / PARTIAL_MARK, b"")  # first, so that a crash from here on is recognised
             for name, data in files.items():
-                with open(tmp / name, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
+                _write_file(tmp / name, data)
             if target.exists():
                 shutil.rmtree(old, ignore_errors=True)
                 os.replace(target, old)
             os.replace(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError):  # a stray mark in a whole checkpoint is harmless
+            os.unlink(target / PARTIAL_MARK)
         _fsync_dir(target.parent)
         shutil.rmtree(old, ignore_errors=True)
     except OSError as err:
@@ -94,6 +104,32 @@ def write_dir_atomically(target: Path, files: dict[str, bytes]) -> None:
             f"cannot write checkpoint {target}: {err.strerror or err}; "
             "free some disk space or choose another --out (the previous checkpoint is intact)"
         ) from None
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    fd = os.open(path, NEW_FILE, 0o644)
+    with open(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+# How tempfile.mkdtemp names a folder: `.{target}.` then 8 of its letters, then `.tmp`.
+_MKDTEMP_NAME = re.compile(r"\.[a-z0-9_]{8}\.tmp")
+
+
+def _remove_partial(target: Path) -> None:
+    """Delete the half-written folders an interrupted save of `target` left: those holding the mark,
+    and empty ones named as mkdtemp names them (a crash between making and marking one)."""
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        if stale.is_symlink() or not stale.is_dir():
+            continue
+        mark = stale / PARTIAL_MARK
+        if mark.is_file() and not mark.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        elif _MKDTEMP_NAME.fullmatch(stale.name.removeprefix(f".{target.name}")):
+            with contextlib.suppress(OSError):  # rmdir removes nothing but an empty folder
+                os.rmdir(stale)
 
 
 def _fsync_dir(path: Path) -> None:

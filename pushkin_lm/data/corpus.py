@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +65,13 @@ class Split:
     train: torch.Tensor
     calib: torch.Tensor  # the training split's tail, never trained on: it fits the temperature
     val: torch.Tensor
+
+    def digest(self) -> str:
+        """The sha256 of this source's ids, all three slices: what a resumed run must read again."""
+        digest = hashlib.sha256()
+        for part in (self.train, self.calib, self.val):
+            digest.update(part.contiguous().numpy())
+        return digest.hexdigest()
 
 
 @dataclass

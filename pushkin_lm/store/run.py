@@ -12,22 +12,22 @@ lock is an OS file lock, so it ends with its process, however that process ends.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import socket
+import stat
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-import torch
-from torch import Tensor
-
 from pushkin_lm.core.errors import PushkinLMError
 from pushkin_lm.core.version import VERSION
 from pushkin_lm.core.vocab import CharVocab
+from pushkin_lm.model.memory import FLOAT_BYTES, param_count
 from pushkin_lm.model.network import Network
 from pushkin_lm.store.checkpoint import (
     Checkpoint,
@@ -35,7 +35,26 @@ from pushkin_lm.store.checkpoint import (
     resolve_checkpoint_dir,
     save_checkpoint,
 )
-from pushkin_lm.store.layout import BEST, CONFIG_FILE, LAST, LOCK_FILE, LOG_FILE, STATE_INFO, STATE_TENSORS
+from pushkin_lm.store.layout import (
+    BEST,
+    CONFIG_FILE,
+    CURVES_FILE,
+    LAST,
+    LOCK_FILE,
+    LOG_FILE,
+)
+from pushkin_lm.store.trainer_state import TrainerState, pack_state, unpack_state
+
+__all__ = [
+    "Run",
+    "RunLock",
+    "TrainerState",
+    "append_log",
+    "check_out_dir",
+    "load_run",
+    "run_meta",
+    "save_run",
+]
 
 RUN_FILES = (
     BEST,
@@ -44,24 +63,11 @@ RUN_FILES = (
     f".{LAST}.old",
     LOG_FILE,
 )  # what a run writes, and their aside copies
-TENSOR_FIELDS = ("optimizer", "rng", "trained", "carried")  # TrainerState's fields kept as tensors
-
-
-@dataclass
-class TrainerState:
-    """What exact resume needs besides the saved weights."""
-
-    step: int
-    best_val: float
-    elapsed_s: float
-    eval_seconds: float
-    optimizer: dict  # the optimizer's state_dict
-    rng: dict[str, Tensor]  # generator states by name
-    trained: dict[str, Tensor] | None = None  # the trained weights, where the checkpoint holds their average
-    ema_updates: int = 0
-    windows: dict | None = None  # where each row of consecutive windows stands
-    carried: dict[str, Tensor] = field(default_factory=dict)  # the model state carried between windows
-    processes: int = 1  # how many trained together (the carried state holds all their rows)
+# Every name a run writes in its folder: none of them may be a symbolic link, which the run would
+# write through (a planted `.lock` -> ~/notes.txt truncated) or replace.
+OWN_NAMES = (*RUN_FILES, LOCK_FILE, CURVES_FILE)
+NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+MAX_PROCESSES = 64  # the most processes a run's carried state is allowed for, when bounding its size
 
 
 @dataclass
@@ -77,7 +83,7 @@ def save_run(
     path: Path, model: Network, vocab: CharVocab, temperature: float, meta: dict, state: TrainerState | None
 ) -> None:
     """Write checkpoint folder `path` of a run, with the trainer state where given."""
-    extra = _pack(state) if state is not None else None
+    extra = pack_state(state) if state is not None else None
     save_checkpoint(path, model, vocab, meta, temperature, extra_files=extra)
 
 
@@ -95,15 +101,31 @@ def run_meta(metrics: dict, best_val: float, train_config: dict, data_source: st
 
 
 def append_log(folder: Path, metrics: dict, fresh: bool) -> None:
-    """Add one evaluation to the run's log.jsonl; `fresh` starts the log anew."""
+    """Add one evaluation to the run's log.jsonl; `fresh` starts the log anew.
+
+    A fresh log is a new file (the old name unlinked first), and neither is ever opened through a
+    link: a hard link's other name keeps the old log, a symbolic link's target is never written."""
+    path = folder / LOG_FILE
     try:
-        with open(folder / LOG_FILE, "w" if fresh else "a", encoding="utf-8") as log_file:
+        if fresh:
+            path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | NO_FOLLOW, 0o644)
+        with open(fd, "w", encoding="utf-8") as log_file:
             log_file.write(json.dumps(metrics) + "\n")
     except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise PushkinLMError(f"{not_own(path)} (the checkpoints are intact)") from None
         raise PushkinLMError(
-            f"cannot write {folder / LOG_FILE}: {err.strerror}; "
-            "free some disk space (the checkpoints are intact)"
+            f"cannot write {path}: {err.strerror}; free some disk space (the checkpoints are intact)"
         ) from None
+
+
+def not_own(path: Path) -> str:
+    """Why a run refuses to write `path`: something else was put where its own file goes."""
+    what = "a symbolic link" if path.is_symlink() else "not a plain file of its own"
+    return (
+        f"{path} is {what}, and a training run never writes through one; remove it, or choose another --out"
+    )
 
 
 def load_run(folder: str | Path) -> Run:
@@ -118,76 +140,17 @@ def load_run(folder: str | Path) -> Run:
     train_config = checkpoint.meta.get("train_config")
     if not isinstance(train_config, dict):
         raise PushkinLMError(f"{last} has no training settings, so it cannot be resumed; start a new run")
-    return Run(checkpoint, _unpack(last), train_config)
+    return Run(checkpoint, unpack_state(last, _state_bytes(checkpoint, train_config)), train_config)
 
 
-def _pack(state: TrainerState) -> dict[str, bytes]:
-    """The trainer state as two files: named tensors and a JSON remainder."""
-    from safetensors.torch import save
-
-    tensors = {f"rng.{k}": v for k, v in state.rng.items()}
-    tensors |= {f"trained.{k}": v for k, v in (state.trained or {}).items()}
-    tensors |= {f"carried.{k}": v for k, v in state.carried.items()}
-    optimizer_tensors, optimizer_info = _flatten_optimizer(state.optimizer)
-    scalars = {f.name: getattr(state, f.name) for f in fields(state) if f.name not in TENSOR_FIELDS}
-    info = scalars | {"optimizer": optimizer_info, "has_trained": state.trained is not None}
-    return {
-        STATE_TENSORS: save(
-            {k: v.detach().contiguous().cpu() for k, v in (tensors | optimizer_tensors).items()}
-        ),
-        STATE_INFO: json.dumps(info, indent=2).encode("utf-8"),
-    }
-
-
-def _unpack(path: Path) -> TrainerState:
-    from safetensors import SafetensorError
-    from safetensors.torch import load
-
-    damaged = f"the trainer state in {path} is damaged; start a new run with --overwrite"
-    try:
-        tensors = load((path / STATE_TENSORS).read_bytes())
-        info = json.loads((path / STATE_INFO).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PushkinLMError(
-            f"{path} has no trainer state ({STATE_TENSORS}, {STATE_INFO}), so it cannot be resumed; "
-            "start a new run with --overwrite"
-        ) from None
-    except (SafetensorError, ValueError, OSError) as err:
-        raise PushkinLMError(f"{damaged} ({err})") from None
-    try:
-        group = lambda prefix: {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}  # noqa: E731
-        optimizer = _unflatten_optimizer(group("optimizer."), info.pop("optimizer"))
-        trained = group("trained.") if info.pop("has_trained") else None
-        if "lanes" in info:  # its name in runs saved before it was called windows
-            info["windows"] = info.pop("lanes")
-        return TrainerState(
-            **info, optimizer=optimizer, rng=group("rng."), trained=trained, carried=group("carried.")
-        )
-    except (KeyError, ValueError, TypeError, AttributeError) as err:
-        raise PushkinLMError(f"{damaged} ({type(err).__name__}: {err})") from None
-
-
-def _flatten_optimizer(state: dict) -> tuple[dict[str, Tensor], dict]:
-    """An optimizer's state_dict as named tensors plus a JSON-able remainder."""
-    tensors, scalars = {}, {}
-    for index, slots in state["state"].items():
-        for name, value in slots.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"optimizer.{index}.{name}"] = value
-            else:
-                scalars[f"{index}.{name}"] = value
-    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
-
-
-def _unflatten_optimizer(tensors: dict[str, Tensor], info: dict) -> dict:
-    state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        index, name = key.split(".", 1)
-        state.setdefault(int(index), {})[name] = value
-    for key, value in info["scalars"].items():
-        index, name = key.split(".", 1)
-        state.setdefault(int(index), {})[name] = value
-    return {"state": state, "param_groups": info["param_groups"]}
+def _state_bytes(checkpoint: Checkpoint, train_config: dict) -> int:
+    """The most a trainer state of this run can take: the trained weights and AdamW's two moments
+    (float32, with room for its step counters), the carried state of every row and every process
+    that could be, and a megabyte of generator states; a file beyond it is no trainer state."""
+    cfg, batch = checkpoint.model.cfg, train_config.get("batch_size")
+    rows = (batch if type(batch) is int and batch > 0 else 1) * MAX_PROCESSES
+    carried = rows * cfg.hidden_size * (2 * cfg.num_layers + 3 * cfg.attn_window)
+    return (4 * param_count(cfg) + carried) * FLOAT_BYTES + 2**20
 
 
 def holds_a_run(folder: Path) -> bool:
@@ -206,6 +169,9 @@ def check_out_dir(folder: Path, *, overwrite: bool, resume: bool) -> None:
             f"{folder} already holds a training run; pass --resume {folder} to continue it, "
             "--overwrite to replace it, or choose another --out"
         )
+    for name in OWN_NAMES:
+        if (folder / name).is_symlink():
+            raise PushkinLMError(not_own(folder / name))
     existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         reason = "Not a directory" if not existing.is_dir() else "Permission denied"
@@ -225,13 +191,21 @@ class RunLock:
 
     def __enter__(self) -> RunLock:
         self.created = not self.folder.exists()
+        lock = self.folder / LOCK_FILE
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self.fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+            # Never through a link, never blocking on a FIFO: the lock file is truncated below.
+            self.fd = os.open(lock, os.O_RDWR | os.O_CREAT | NO_FOLLOW | os.O_NONBLOCK, 0o644)
         except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise PushkinLMError(not_own(lock)) from None
             raise PushkinLMError(
                 f"cannot write to out dir {self.folder}: {err.strerror}; choose another --out"
             ) from None
+        found = os.fstat(self.fd)
+        if not stat.S_ISREG(found.st_mode) or found.st_nlink != 1:  # a hard link's other name would lose
+            os.close(self.fd)
+            raise PushkinLMError(not_own(lock))
         if not _try_lock(self.fd):
             owner = os.pread(self.fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
             os.close(self.fd)
@@ -242,8 +216,6 @@ class RunLock:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, f"pid {os.getpid()} on {socket.gethostname()}, since {stamp}".encode(), 0)
-        for stale in self.folder.glob(".*.tmp"):  # half-written checkpoints of a crashed run
-            shutil.rmtree(stale, ignore_errors=True)
         return self
 
     def __exit__(

@@ -16,6 +16,7 @@ from pushkin_lm.core.errors import PushkinLMError
 from pushkin_lm.data.corpus import Corpus, MixtureWindows, mixture_random_windows, row_counts
 from pushkin_lm.model.network import ModelState, Network
 from pushkin_lm.store.run import TrainerState
+from pushkin_lm.store.trainer_state import Expected
 from pushkin_lm.train.distributed import World
 from pushkin_lm.train.recipe import TrainConfig
 
@@ -101,6 +102,30 @@ class Learner:
             windows=None if self.windows is None else self.windows.state_dict(),
             carried={} if self.carried is None else vars(self.world.gather_rows(self.carried)),
             processes=self.world.size,
+        )
+
+    def expected(self) -> Expected:
+        """What a trainer state of this network and run must hold, tensor by tensor (`check_state`
+        refuses any other before `restore` would load it)."""
+        shapes = lambda tensors: {name: tuple(t.shape) for name, t in tensors.items()}  # noqa: E731
+        carried = None
+        if self.windows is not None:
+            carried = shapes(vars(self.model.initial_state(self.cfg.batch_size * self.world.size)))
+            for name in ("keys", "values"):  # the key cache grows to the window less the current position
+                rows, heads, _, width = carried[name]
+                carried[name] = (rows, heads, self.model.cfg.attn_window - 1, width)
+        return Expected(
+            params=[tuple(p.shape) for group in self.optimizer.param_groups for p in group["params"]],
+            groups=self.optimizer.state_dict()["param_groups"],
+            rng={
+                "torch": tuple(torch.get_rng_state().shape),
+                "batches": tuple(self.batches.get_state().shape),
+            },
+            trained=None if self.averaged is None else shapes(self.model.state_dict()),
+            carried=carried,
+            block_size=self.cfg.block_size,
+            processes=self.world.size,
+            windows=None if self.windows is None else len(self.windows.parts),
         )
 
     def restore(self, state: TrainerState) -> None:

@@ -4,6 +4,7 @@ learning-rate schedule. No torch here, so that `pushkin-lm train --help` is inst
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -56,6 +57,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check(self)
+        require_path("out", self.out)
+        for value in [self.data] if isinstance(self.data, str) else self.data or []:
+            require_path("data", value)
+        if self.init_from is not None:
+            require_path("init_from", self.init_from)
         if self.min_lr > self.learning_rate:
             raise PushkinLMError(f"min_lr {self.min_lr} must not exceed learning_rate {self.learning_rate}")
         if self.threads is not None and self.threads > usable_cores():
@@ -66,6 +72,24 @@ class TrainConfig:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+def require_path(flag: str, value: str) -> None:
+    """Refuse a path a run could not record: an empty one (which would mean the current folder) and
+    one whose bytes are not UTF-8 (it trains, then cannot be written into config.json at the first
+    save, and the run is lost)."""
+    if not value:
+        example = {"out": "runs/pushkin", "data": "verse.txt"}.get(flag, "base")
+        raise PushkinLMError(f"--{flag} is empty; give a path, e.g. --{flag} {example}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        shown = os.fsencode(value).decode("utf-8", "backslashreplace")
+        bad = os.fsencode(value[err.start : err.end]).hex()
+        raise PushkinLMError(
+            f"--{flag} {shown} is not UTF-8 (byte 0x{bad}), and a run records its paths in UTF-8; "
+            "rename it, or choose a UTF-8 path"
+        ) from None
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -123,8 +147,10 @@ def new_run(preset: str | None, given: dict[str, Any]) -> tuple[TrainConfig, Mod
     return train_cfg, _pick(ModelConfig, chosen)
 
 
-def resumed_run(saved: dict[str, Any], model: ModelConfig, given: dict[str, Any]) -> TrainConfig:
-    """The settings a resumed run continues with: the saved ones, with only RESUMABLE ones changed."""
+def resumed_run(saved: dict[str, Any], model: ModelConfig, given: dict[str, Any], folder: str) -> TrainConfig:
+    """The settings a resumed run continues with: the saved ones, with only RESUMABLE ones changed,
+    in `folder`, where it is now (whatever --out it was started with: a moved run, or one started
+    with --out '' before that was refused)."""
     for name, value in given.items():
         if hasattr(model, name) and getattr(model, name) != value:
             raise PushkinLMError(
@@ -132,7 +158,7 @@ def resumed_run(saved: dict[str, Any], model: ModelConfig, given: dict[str, Any]
                 f"{value} now); resume without changing model-size flags, or start a new run with --overwrite"
             )
     names = {f.name for f in fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in saved.items() if k in names})
+    cfg = TrainConfig(**{k: v for k, v in saved.items() if k in names} | {"out": folder})
     changed = [k for k in names if k in given and k not in RESUMABLE and given[k] != getattr(cfg, k)]
     if changed:
         raise PushkinLMError(

@@ -45,6 +45,7 @@ from pushkin_lm.store.run import (
     run_meta,
     save_run,
 )
+from pushkin_lm.store.trainer_state import check_state
 from pushkin_lm.train.distributed import World
 from pushkin_lm.train.finetune import extend_vocab, grown_model, load_start, origin, starting_config
 from pushkin_lm.train.learner import Learner
@@ -70,6 +71,7 @@ class Trainer:
         overwrite: bool = False,
         log=print,
         run: Run | None = None,
+        allow_changed_data: bool = False,
     ) -> None:
         self.world = World.from_env()
         self.cfg, self.out = cfg, Path(cfg.out)
@@ -83,19 +85,23 @@ class Trainer:
         self.corpus, model, self.started_from = _start(self.sources, cfg, model_cfg, run, self.device)
         self.world.start(self.device)
         self.learner = Learner(model, self.corpus, cfg, self.device, self.world)
+        self.data_sha256 = [source.digest() for source in self.corpus.sources]  # resume reads the same
         self.step, self.best_val, self.elapsed_before, self.eval_seconds = 0, math.inf, 0.0, 0.0
         self.last_eval_s = 0.0  # how long the latest evaluation took: the final one will take as long
         self.log_started = run is not None  # a fresh run replaces an old log, a resumed one appends
         if run:
-            self._restore(run.state)
+            self._restore(run, allow_changed_data)
         self.stop_signal: str | None = None
 
     @classmethod
-    def resume(cls, folder: str | Path, given: dict[str, Any], log=print) -> Trainer:
-        """Continue the run saved in `folder`; of the settings `given`, only resumable ones may differ."""
+    def resume(
+        cls, folder: str | Path, given: dict[str, Any], log=print, allow_changed_data: bool = False
+    ) -> Trainer:
+        """Continue the run saved in `folder`; of the settings `given`, only resumable ones may differ,
+        and its text must be the one it trained on unless `allow_changed_data`."""
         run = load_run(folder)
-        cfg = replace(resumed_run(run.train_config, run.checkpoint.model.cfg, given), out=str(folder))
-        return cls(cfg, run.checkpoint.model.cfg, log=log, run=run)
+        cfg = resumed_run(run.train_config, run.checkpoint.model.cfg, given, str(folder))
+        return cls(cfg, run.checkpoint.model.cfg, log=log, run=run, allow_changed_data=allow_changed_data)
 
     # ------------------------------------------------------------------ the loop
 
@@ -133,12 +139,15 @@ class Trainer:
                 progress.evaluating(self.step, final=True)
                 metrics = self._checkpoint(time.monotonic() - start)
             progress.close()
+        return self._finish(metrics, time.monotonic() - start)
+
+    def _finish(self, metrics: dict, elapsed: float) -> dict:
+        """Say how the run ended (a stop is an error naming how to continue) and sum it up."""
         if self.stop_signal and self.world.is_main:
             raise TrainingInterrupted(
                 f"stopped by {self.stop_signal} at step {self.step}; saved {self.out / 'last'}; "
                 f"continue with: {self.world.launcher()} code/train.py --resume {self.out}"
             )
-        elapsed = time.monotonic() - start
         self.log(
             f"done: {self.step} steps in {elapsed / 60:.1f} min; best val {self.best_val:.4f} nats/char "
             f"({self.best_val / math.log(2):.4f} bits/char); checkpoint in {self.out / 'best'}"
@@ -211,7 +220,9 @@ class Trainer:
     def _checkpoint(self, elapsed: float) -> dict:
         """Evaluate and save (rank 0); every process takes part, since the state gathers their rows."""
         counters = {"step": self.step, "elapsed_s": round(elapsed, 1)}
-        state = self.learner.state(**counters, best_val=self.best_val, eval_seconds=self.eval_seconds)
+        state = self.learner.state(
+            **counters, best_val=self.best_val, eval_seconds=self.eval_seconds, data_sha256=self.data_sha256
+        )
         if not self.world.is_main:
             return counters
         trained_s = round(elapsed - self.eval_seconds, 3)  # time in training steps alone
@@ -224,7 +235,15 @@ class Trainer:
         if improved:
             self.best_val = val
             self._save(BEST, metrics)
-        self._save(LAST, metrics, replace(state, best_val=self.best_val, eval_seconds=self.eval_seconds))
+        # The clock saved runs to the end of this evaluation, which eval_seconds now counts: a resumed
+        # run's train_s goes on from here, never back.
+        saved = replace(
+            state,
+            elapsed_s=elapsed + self.last_eval_s,
+            best_val=self.best_val,
+            eval_seconds=self.eval_seconds,
+        )
+        self._save(LAST, metrics, saved)
         append_log(self.out, metrics, fresh=not self.log_started)
         self.log_started = True
         self.write(describe_evaluation(metrics, elapsed, improved))
@@ -240,7 +259,11 @@ class Trainer:
             self.out / name, self.learner.saved_model, self.corpus.vocab, metrics["temperature"], meta, state
         )
 
-    def _restore(self, state: TrainerState) -> None:
+    def _restore(self, run: Run, allow_changed_data: bool) -> None:
+        state = run.state
+        check_state(state, self.learner.expected(), run.checkpoint.path)
+        if not allow_changed_data:
+            self._check_same_data(state.data_sha256)
         try:
             self.learner.restore(state)
         except (KeyError, ValueError, TypeError, RuntimeError) as err:
@@ -250,6 +273,20 @@ class Trainer:
             ) from None
         self.step, self.best_val = state.step, state.best_val
         self.elapsed_before, self.eval_seconds = state.elapsed_s, state.eval_seconds
+
+    def _check_same_data(self, saved: list[str] | None) -> None:
+        """Refuse to continue on another text than the run trained on (runs saved before digests
+        were kept have none to compare)."""
+        if saved is None or saved == self.data_sha256:
+            return
+        changed = [s.name for s, d in zip(self.corpus.sources, saved, strict=False) if s.digest() != d]
+        what = _data_source(self.cfg.data) if not self.corpus.mixed else f"data source {changed[0]}"
+        if len(saved) != len(self.data_sha256):
+            what = f"a mixture of {len(self.data_sha256)} sources (the run read {len(saved)})"
+        raise PushkinLMError(
+            f"{what} is not the text the run in {self.out} trained on (its sha256 differs), so resume "
+            "would not be exact; resume with the same --data, or pass --allow_changed_data to go on with this"
+        )
 
 
 def _sources(data: str | list[str] | None) -> list[Source]:

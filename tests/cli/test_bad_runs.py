@@ -1,6 +1,7 @@
-"""Bad run folders (docs/errors.md): an --out that already holds a run, a log or a checkpoint; a
---resume of a folder with no run, or with other settings, another text, another --out or another
-number of processes; and a folder that another training holds locked.
+"""Bad run folders (docs/errors.md): an --out that already holds a run, a log or a checkpoint, that
+is empty or not UTF-8, or holds a symbolic link where the run writes; a --resume of a folder with no
+run, with a damaged trainer state, other settings, another text, another --out or another number
+of processes; and a folder that another training holds locked.
 
 A run folder holds hours of training, so none of these may write into it: each is one line on
 stderr naming the problem and the fix (--overwrite, drop a flag, another --out, the torchrun
@@ -11,7 +12,7 @@ command), exit status 2, no traceback, and the workspace byte for byte as it was
 import os
 
 import pytest
-from badinput import check_case, edit_trainer_state
+from badinput import check_case, edit_trainer_state, edit_trainer_tensors
 from conftest import TINY_FLAGS
 
 from pushkin_lm.cli.main import train_main
@@ -63,6 +64,87 @@ CASES = {
         ["--resume", "RUN"],
         lambda w: edit_trainer_state(w / "run" / "last", processes=2),
         "trained by 2 processes, not 1; resume it with 2 (torchrun, --nproc_per_node=2",
+    ),
+    "resume on a changed text": (
+        "train",
+        ["--resume", "RUN", "--data", "W/reordered.txt"],
+        lambda w: (w / "reordered.txt").write_text(
+            "\n".join(reversed((w / "verse.txt").read_text(encoding="utf-8").splitlines())), encoding="utf-8"
+        ),
+        "is not the text the run in",
+    ),
+    "--allow_changed_data on a new run": (
+        "train",
+        ["--data", "W/verse.txt", "--out", "W/new", "--allow_changed_data"],
+        None,
+        "only goes with --resume",
+    ),
+    # Damaged trainer state: each value is checked before use, and named.
+    "trainer.json step as text": (
+        "train",
+        ["--resume", "RUN"],
+        lambda w: edit_trainer_state(w / "run" / "last", step="3"),
+        "trainer.json: step must be a whole number from 0 to 2**63 - 1, got '3'; the checkpoint is damaged",
+    ),
+    "trainer.json negative time": (
+        "train",
+        ["--resume", "RUN"],
+        lambda w: edit_trainer_state(w / "run" / "last", elapsed_s=-5),
+        "elapsed_s must be a finite number of 0 or more",
+    ),
+    "trainer.json unknown field": (
+        "train",
+        ["--resume", "RUN"],
+        lambda w: edit_trainer_state(w / "run" / "last", stepp=3),
+        "it has an unknown field 'stepp'",
+    ),
+    "trainer.json not JSON": (
+        "train",
+        ["--resume", "RUN"],
+        lambda w: (w / "run" / "last" / "trainer.json").write_text("{step: 3"),
+        "trainer.json: not valid JSON",
+    ),
+    "trainer.safetensors of another shape": (
+        "train",
+        ["--resume", "RUN"],
+        lambda w: edit_trainer_tensors(
+            w / "run" / "last", lambda t: t.update({"optimizer.0.exp_avg": t["optimizer.0.exp_avg"][:1]})
+        ),
+        "optimizer.0.exp_avg has shape",
+    ),
+    "trainer.safetensors with a NaN moment": (
+        "train",
+        ["--resume", "RUN"],
+        lambda w: edit_trainer_tensors(
+            w / "run" / "last", lambda t: t["optimizer.1.exp_avg"].fill_(float("nan"))
+        ),
+        "holds NaN or infinite values in optimizer.1.exp_avg",
+    ),
+    "trainer.safetensors not safetensors": (
+        "train",
+        ["--resume", "RUN"],
+        lambda w: (w / "run" / "last" / "trainer.safetensors").write_bytes(b"\x00" * 64),
+        "trainer.safetensors: not a valid safetensors file",
+    ),
+    # Where the run writes: never through a link, never at a path it could not record.
+    "a .lock symlink in a fresh --out": (
+        "train",
+        ["--data", "W/verse.txt", "--out", "W/fresh"],
+        lambda w: (w / "fresh").mkdir() or (w / "fresh" / ".lock").symlink_to(w / "verse.txt"),
+        ".lock is a symbolic link, and a training run never writes through one",
+    ),
+    "a log.jsonl symlink in --out": (
+        "train",
+        ["--data", "W/verse.txt", "--out", "W/fresh", "--overwrite"],
+        lambda w: (w / "fresh").mkdir() or (w / "fresh" / "log.jsonl").symlink_to(w / "verse.txt"),
+        "log.jsonl is a symbolic link",
+    ),
+    "--out empty": ("train", ["--data", "W/verse.txt", "--out", ""], None, "--out is empty"),
+    "--out not UTF-8": (
+        "train",
+        ["--data", "W/verse.txt", "--out", os.fsdecode(b"W/caf\xe9")],
+        None,
+        "is not UTF-8 (byte 0xe9)",
     ),
 }
 

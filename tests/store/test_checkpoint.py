@@ -265,3 +265,23 @@ def test_half_precision_checkpoint_loads_as_float32_with_close_outputs(tiny_mode
     x = torch.randint(len(vocab), (1, 20))
     with torch.no_grad():
         assert torch.allclose(loaded.model(x)[0], model(x)[0], atol=1e-2)
+
+
+def test_a_save_removes_what_a_crashed_save_left_and_nothing_of_the_users(tiny_model, tmp_path):
+    from pushkin_lm.core.files import PARTIAL_MARK
+
+    model, vocab = tiny_model
+    crashed = tmp_path / ".ck.a1b2c3d4.tmp"  # a save that died while writing its files
+    crashed.mkdir()
+    (crashed / PARTIAL_MARK).touch()
+    (crashed / "model.safetensors").write_bytes(b"half")
+    unmarked = tmp_path / ".ck.q9w8e7r6.tmp"  # one that died between making its folder and marking it
+    unmarked.mkdir()
+    mine = [tmp_path / ".ck.notes.tmp", tmp_path / ".ck.abcdefgh.tmp"]  # a user's, named alike
+    for folder in mine:
+        folder.mkdir()
+        (folder / "notes.txt").write_text("mine", encoding="utf-8")
+    save_checkpoint(tmp_path / "ck", model, vocab, {})
+    assert not crashed.exists() and not unmarked.exists()
+    assert all((folder / "notes.txt").read_text(encoding="utf-8") == "mine" for folder in mine)
+    assert sorted(os.listdir(tmp_path / "ck")) == ["config.json", "model.safetensors"]  # no mark left

@@ -1,5 +1,6 @@
 """Exact resume, signals, and what a resumed run may and may not change."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -9,8 +10,10 @@ import pytest
 import torch
 from conftest import ROOT, TINY_FLAGS, TINY_MODEL, run_script, tiny_run_config
 
+from pushkin_lm.core.errors import PushkinLMError
 from pushkin_lm.model.config import ModelConfig
 from pushkin_lm.store.checkpoint import load_checkpoint
+from pushkin_lm.store.run import load_run
 from pushkin_lm.train.recipe import TrainConfig
 from pushkin_lm.train.trainer import Trainer
 
@@ -37,6 +40,35 @@ def test_stopping_and_resuming_gives_bit_identical_weights(tmp_path, verse_file,
     Trainer(config(verse_file, tmp_path / "fresh", **recipe, seed=2), SETTINGS, **quiet).run()
     fresh = load_checkpoint(tmp_path / "fresh" / "last").model.state_dict()
     assert not torch.equal(fresh["head.weight"], straight["head.weight"])
+
+
+def test_a_resumed_runs_training_time_goes_on_from_where_it_stopped(tmp_path, verse_file):
+    quiet = {"log": lambda *_: None}
+    Trainer(config(verse_file, tmp_path / "run", eval_interval=5), SETTINGS, **quiet).run(stop_at=10)
+    logged = lambda: [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]  # noqa: E731
+    state = load_run(tmp_path / "run").state
+    # The saved clock counts the last evaluation as eval_seconds does, so what it leaves for
+    # training is the train_s logged: a resume continues from that, not from less.
+    assert state.elapsed_s - state.eval_seconds == pytest.approx(logged()[-1]["train_s"], abs=0.002)
+    Trainer.resume(tmp_path / "run", {}, **quiet).run()
+    times = [entry["train_s"] for entry in logged()]
+    assert len(times) == 6 and times == sorted(times) and times[0] > 0, times
+
+
+def test_a_resume_on_a_changed_text_goes_on_only_when_told(tmp_path, verse_file):
+    quiet = {"log": lambda *_: None}
+    trainer = Trainer(config(verse_file, tmp_path / "run"), SETTINGS, **quiet)
+    trainer.run(stop_at=10)
+    assert load_run(tmp_path / "run").state.data_sha256 == [s.digest() for s in trainer.corpus.sources]
+    Trainer.resume(tmp_path / "run", {}, **quiet)  # the same text: no objection
+    other = tmp_path / "other.txt"
+    other.write_text(
+        "\n".join(reversed(verse_file.read_text(encoding="utf-8").splitlines())), encoding="utf-8"
+    )
+    with pytest.raises(PushkinLMError, match="pass --allow_changed_data"):
+        Trainer.resume(tmp_path / "run", {"data": str(other)}, **quiet)
+    Trainer.resume(tmp_path / "run", {"data": str(other)}, allow_changed_data=True, **quiet).run()
+    assert load_run(tmp_path / "run").state.step == 30
 
 
 def test_resume_with_longer_max_iters_continues_the_count(tmp_path, verse_file):
