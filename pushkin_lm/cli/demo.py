@@ -38,11 +38,28 @@ def run(args: argparse.Namespace) -> None:
 
     app = build_demo(args.checkpoint, args.workers, args.time_limit)
     try:
-        app.launch(server_name=args.host, server_port=args.port, share=args.share)
+        # quiet: Gradio's own lines would tell the user to "set `share=True` in `launch()`"; ours
+        # names the flag. A public link, or why there is none, Gradio prints even when quiet.
+        app.launch(
+            server_name=args.host,
+            server_port=args.port,
+            share=args.share,
+            quiet=True,
+            prevent_thread_lock=True,
+        )
     except OSError as err:  # taken in the meantime
         raise PushkinLMError(
             f"cannot serve on {args.host}:{args.port} ({err}); pass another --port"
         ) from None
+    print(serving_line(args.host, args.port, args.share), flush=True)
+    app.block_thread()  # until Ctrl-C, which closes the server
+
+
+def serving_line(host: str, port: int, share: bool) -> str:
+    """Where the page is, and how to share it (our flag, not Gradio's `share=True`)."""
+    shown = f"[{host}]" if ":" in host else host
+    hint = "; Ctrl-C to stop" if share else "; pass --share for a public link, Ctrl-C to stop"
+    return f"Serving the demo on http://{shown}:{port}/{hint}"
 
 
 def check_address(host: str, port: int) -> None:

@@ -17,6 +17,7 @@ from types import ModuleType
 
 from pushkin_lm.cli import attention, demo, evaluate, generate, plot, push, scan, train
 from pushkin_lm.core.errors import PushkinLMError, TrainingInterrupted
+from pushkin_lm.core.settings import YesNo
 from pushkin_lm.core.version import VERSION
 
 COMMANDS: dict[str, ModuleType] = {
@@ -44,6 +45,11 @@ class ArgumentParser(argparse.ArgumentParser):
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows a flag's default only where it has a real one (settings' flags say theirs in the help)."""
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if isinstance(action, YesNo):  # its two spellings, not all five it takes
+            return ", ".join(action.shown)
+        return super()._format_action_invocation(action)
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         if action.default in (None, False, "") or action.default is argparse.SUPPRESS:

@@ -171,12 +171,17 @@ def flag_type(kind: type, meta: typing.Mapping[str, Any]) -> typing.Callable[[st
 
 
 class YesNo(argparse.BooleanOptionalAction):
-    """A yes/no flag in every spelling: `--x`, `--no-x` and `--no_x`."""
+    """A yes/no flag in every spelling (`--shift_keys`, `--shift-keys`, `--no_shift_keys`,
+    `--no-shift-keys`, `--no-shift_keys`), shown in two: `shown`, `--x | --no_x`."""
 
     def __init__(self, option_strings: typing.Sequence[str], dest: str, **kwargs: Any) -> None:
         super().__init__(option_strings, dest, **kwargs)
         plain = [o for o in option_strings if o.startswith("--") and "-" not in o[2:]]
         self.option_strings += [f"--no_{o[2:]}" for o in plain]
+        self.shown = (option_strings[0], f"--no_{option_strings[0][2:]}")
+
+    def format_usage(self) -> str:
+        return " | ".join(self.shown)
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[override]
         setattr(namespace, self.dest, not (option_string or "").startswith("--no"))

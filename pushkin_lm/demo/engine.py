@@ -19,10 +19,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from pushkin_lm.core.errors import PushkinLMError
 from pushkin_lm.core.vocab import CharVocab
 from pushkin_lm.demo.request import TIME_LIMIT, WORKERS, Request
+from pushkin_lm.demo.scan import shown
+from pushkin_lm.model.config import ModelConfig
 from pushkin_lm.model.decoder import Decoder
+from pushkin_lm.model.memory import generation_bytes, machine_bytes
 from pushkin_lm.model.network import Network
 from pushkin_lm.sampling.config import SampleConfig
 from pushkin_lm.sampling.forms import generate_form
@@ -89,7 +94,7 @@ class Engine:
             yield from self._write(request, stop or threading.Event())
         except Exception:  # a bug, not a bad setting: logged, and the server goes on serving
             log.exception("generation failed")
-            yield request.prompt, "", WARNING + "generation failed on the server; try other settings"
+            yield shown(request.prompt), "", WARNING + "generation failed on the server; try other settings"
 
     def request(self, *values: Any, **named: Any) -> Request:
         """The request, checked (see `Request.parse`) and its prompt spelt in this model's characters;
@@ -101,7 +106,7 @@ class Engine:
     def _write(self, request: Request, stop: threading.Event) -> Iterator[Update]:
         start, settings = time.monotonic(), request.sampling()
         text, last, status = request.prompt, start, ""
-        yield text, "", "writing…"
+        yield shown(text, final=False), "", "writing…"
         with self.pool.lease() as decoder:
             pieces = self._pieces(_Timed(decoder, start + self.time_limit, stop), request, settings)
             try:
@@ -109,20 +114,20 @@ class Engine:
                     text += piece
                     if time.monotonic() - last >= YIELD_EVERY:
                         last = time.monotonic()
-                        yield text, "", "writing…"
+                        yield shown(text, final=False), "", "writing…"
             except Stopped:
                 status = "stopped: "
             except TimeUp:
                 status = f"stopped at the time limit of {self.time_limit:g} s: "
             except PushkinLMError as err:
-                yield text, "", WARNING + str(err)
+                yield shown(text), "", WARNING + str(err)
                 return
             finally:
                 pieces.close()
         written = len(text) - len(request.prompt)
         status += f"{written:,} character{'s' * (written != 1)} in {time.monotonic() - start:.1f} s, "
         status += f"seed {settings.seed}"
-        yield text, self.scan(text) if self.scansion else "", status
+        yield shown(text), self.scan(text) if self.scansion else "", status
 
     def _pieces(self, decoder: Decoder, request: Request, settings: SampleConfig) -> Iterator[str]:
         if request.form == FREE_VERSE:
@@ -169,6 +174,23 @@ class _Timed:
 
 
 def load_engine(checkpoint: str | None = None, workers: int = WORKERS, **options) -> Engine:
-    """The engine of a checkpoint folder or Hub repo id (default: the shipped model)."""
+    """The engine of a checkpoint folder or Hub repo id (default: the shipped model), with a pool
+    of `workers` decoders; refused, in one line, if they would not fit in this machine's memory."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise PushkinLMError(
+            f"workers must be a whole number of at least 1, got {workers!r}; pass --workers 1 or more"
+        )
     loaded = load_checkpoint(checkpoint)
+    check_workers(workers, loaded.model.cfg)
     return Engine(DecoderPool(Decoder(loaded.model, int8=True), workers), loaded.vocab, **options)
+
+
+def check_workers(workers: int, cfg: ModelConfig) -> None:
+    """Refuse more workers than this machine's memory holds decoders for, before building any: each
+    request written at once has its own decoder (`generation_bytes` each, a generous bound)."""
+    each, have = generation_bytes(cfg), machine_bytes(torch.device("cpu"))
+    if workers * each > have:
+        raise PushkinLMError(
+            f"{workers:,} workers would need about {workers * each / 2**30:,.1f} GiB of memory for their "
+            f"decoders but this machine has {have / 2**30:,.1f} GiB; pass --workers {have // each} or fewer"
+        )

@@ -14,8 +14,9 @@ from typing import Any
 import gradio as gr
 
 from pushkin_lm.core.settings import field_types
-from pushkin_lm.demo.engine import WARNING, Engine, Update
+from pushkin_lm.demo.engine import Engine, Update
 from pushkin_lm.demo.request import Request
+from pushkin_lm.demo.scan import POEM_MARK
 from pushkin_lm.verse.forms import FREE_VERSE
 
 # Openings of well-known lines, one click away; those the model's vocabulary cannot spell are left out.
@@ -40,15 +41,66 @@ QUEUE_SIZE = 64  # requests waiting for a worker; more are turned away with a me
 KEYWORD = inspect.Parameter.POSITIONAL_OR_KEYWORD
 STEP = 0.05  # a slider's step for a fractional setting
 SLIDER_ENDS = {"temperature": 2}  # the useful part of a wider range (a request may ask up to 5)
+PROMPT_LINES, VERSE_LINES = (3, 8), (14, 20)  # text boxes grow to their second number, then scroll
+SCANSION_HEIGHT = 460  # pixels; a longer scansion scrolls inside its panel
+# A phone's narrow columns must not break "syllables" mid-word: headers stay whole, words break only
+# at spaces, and a table wider than its panel scrolls sideways instead.
+CSS = """
+#scansion table { display: block; overflow-x: auto; }
+#scansion th, #scansion td { word-break: normal; overflow-wrap: normal; hyphens: none; }
+#scansion th { white-space: nowrap; }
+"""
+# Run once the page has loaded. Gradio's own autoscroll loses the Verse box's end while it grows
+# (measured: scrollTop 0 after 2,000 characters), so the page follows it itself, unless the reader
+# has scrolled up (by wheel, touch, pointer or keys: Gradio's resizing of the box scrolls it too).
+# And a slider's box clamps a number typed past its ends without a word (100000 becomes 2000): the
+# page says so in the status line, before Gradio's handler clamps it.
+JS = """
+() => {
+  const follow = {pinned: true, length: 0};
+  const frame = () => {  // every frame: a length compared, and the end scrolled to when it grew
+    requestAnimationFrame(frame);
+    const box = document.querySelector('#verse textarea');
+    if (!box || box.value.length === follow.length) return;
+    if (box.value.length < follow.length) follow.pinned = true;  // a new verse starts at its top
+    follow.length = box.value.length;
+    if (follow.pinned) box.scrollTop = box.scrollHeight;
+  };
+  frame();
+  // Only the reader's own scrolling unpins: Gradio's resizing of the box scrolls it too.
+  for (const kind of ['wheel', 'touchmove', 'pointerdown', 'keydown'])
+    document.addEventListener(kind, (event) => {
+      if (event.target.closest && event.target.closest('#verse')) follow.touched = Date.now();
+    }, true);
+  document.addEventListener('scroll', (event) => {
+    const box = event.target;
+    if (box.matches && box.matches('#verse textarea') && Date.now() - (follow.touched || 0) < 1000)
+      follow.pinned = box.scrollTop + box.clientHeight >= box.scrollHeight - 30;
+  }, true);
+  document.addEventListener('change', (event) => {
+    const box = event.target;
+    if (!box.matches || !box.matches('input[type=number][min][max]') || box.value === '') return;
+    const [value, low, high] = [box.value, box.min, box.max].map(Number);
+    if (value >= low && value <= high) return;
+    const block = box.closest('.block');
+    const label = block && block.querySelector('[data-testid=block-info]');
+    const name = (label ? label.textContent : 'this setting').split(' (')[0].trim();
+    const status = document.querySelector('#status textarea');
+    if (status) status.value = `⚠ ${name} goes from ${low} to ${high}: ${box.value} is out of range, ` +
+      `so it is set to ${value < low ? low : high}`;
+  }, true);
+}
+"""
 
 
 def page(engine: Engine, workers: int) -> gr.Blocks:
     """The page: settings, Generate and Stop, the verse and its scansion side by side."""
     stops = Stops()
-    with gr.Blocks(title="Pushkin LM", analytics_enabled=False) as app:
+    with Page(title="Pushkin LM", analytics_enabled=False) as app:
         gr.Markdown(
             "## Pushkin LM\nA character-level LSTM + attention model of Pushkin's verse. "
-            "Give it an opening, or none, and watch it write; the scansion appears when it is done."
+            "Give it an opening, or none, and watch it write; the scansion appears when it is done. "
+            f"A line {POEM_MARK} is where the model ended a poem and began another."
         )
         inputs = settings(engine)
         with gr.Row():
@@ -56,10 +108,11 @@ def page(engine: Engine, workers: int) -> gr.Blocks:
             stop = gr.Button("Stop", variant="stop", elem_id="stop")
         status = gr.Textbox(label="Status", interactive=False, elem_id="status")
         with gr.Row():
-            verse = gr.Textbox(label="Verse", lines=18, max_lines=40, interactive=False, elem_id="verse")
+            lines, most = VERSE_LINES
+            verse = gr.Textbox(label="Verse", lines=lines, max_lines=most, interactive=False, elem_id="verse")
             with gr.Column(variant="panel"):
                 gr.Markdown("**Scansion** (of the verse once written)")
-                scansion = gr.Markdown(elem_id="scansion")
+                scansion = gr.Markdown(elem_id="scansion", max_height=SCANSION_HEIGHT)
         if examples := openings(engine):
             gr.Examples([[text] for text in examples], inputs=inputs[:1], label="Openings of Pushkin's lines")
         # Generate first arms this page's Stop (so that Stop also ends a request still queued), then writes.
@@ -81,7 +134,8 @@ def settings(engine: Engine) -> list:
     made = {}
     with gr.Row():
         opening = next(iter(openings(engine)), "")
-        made["prompt"] = control(fields.pop("prompt"), lines=3, scale=3, value=opening)
+        lines, most = PROMPT_LINES
+        made["prompt"] = control(fields.pop("prompt"), lines=lines, max_lines=most, scale=3, value=opening)
         with gr.Column(scale=2):
             forms = [(FORM_LABELS.get(name, name), name) for name in fields["form"].metadata["choices"]]
             made["form"] = control(fields.pop("form"), choices=forms)
@@ -108,10 +162,31 @@ def control(f: dataclasses.Field, **options: Any) -> gr.components.Component:
         return gr.Textbox(**options)
     step = 1 if kind is int else STEP
     low = meta["minimum"] if meta["minimum"] is not None else meta["above"]
-    if optional or low is None or maximum is None:  # e.g. the seed: empty is random
+    if optional:  # the seed: a text box, since Gradio's number box shows empty as 0 (and sends 0)
+        return gr.Textbox(placeholder="random", **(options | {"value": options["value"] or ""}))
+    if low is None or maximum is None:
         return gr.Number(precision=0 if kind is int else None, **options)
     low += step if meta["minimum"] is None else 0  # above 0: the first step
     return gr.Slider(low, maximum, step=step, **options)
+
+
+class Page(gr.Blocks):
+    """The page's Blocks: launched with its own CSS and script, and with the API's arity checked."""
+
+    def launch(self, *args: Any, **options: Any) -> Any:
+        return super().launch(*args, **({"css": CSS, "js": JS} | options))
+
+    def validate_inputs(self, block_fn: Any, inputs: list[Any]) -> None:
+        """Gradio answers too few values with a traceback in the log and `{"error": null}` to the
+        caller, and drops extra ones unread; the API's generate answers both with a message."""
+        wanted = len(block_fn.inputs)
+        if block_fn.api_name == "generate" and len(inputs) != wanted:
+            names = ", ".join(f.name for f in dataclasses.fields(Request))
+            raise gr.Error(
+                f"generate takes {wanted} values ({names}), got {len(inputs)}; send each, in this order",
+                print_exception=False,
+            )
+        super().validate_inputs(block_fn, inputs)
 
 
 class Stops:
@@ -146,16 +221,14 @@ class Stops:
 
 
 def writer(engine: Engine, stops: Stops):
-    """The Generate event: `engine.stream`, stopped by this page's Stop, its warnings also toasts."""
+    """The Generate event: `engine.stream`, stopped by this page's Stop. A warning is the status
+    line alone, replaced by the next, not also a toast: toasts piled up, one per bad Generate."""
 
     def generate(request: gr.Request, *values: Any) -> Iterator[Update]:
         """Write verse that continues the prompt; `values` are the controls of `settings`, a
         `Request`'s fields in order. Yields (verse, scansion, status)."""
         with stops.writing(request) as stop:
-            for update in engine.stream(*values, stop=stop):
-                if update[2].startswith(WARNING):
-                    gr.Warning(update[2].removeprefix(WARNING))
-                yield update
+            yield from engine.stream(*values, stop=stop)
 
     # Gradio names the API's parameters after the signature's: the fields', not param_0, param_1...
     fields = [inspect.Parameter(f.name, KEYWORD, default=f.default) for f in dataclasses.fields(Request)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import reprlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,9 @@ MAX_PROMPT_CHARS = 10_000
 TIME_LIMIT = 60.0  # seconds per request, checked at every character (engine.py, _Timed)
 WORKERS = 8  # requests written at once, each with its own decoder
 
+BRIEF_CHARS = 60  # the most of a refused value a message repeats
+_BRIEF = reprlib.Repr()  # (3.12 takes these as arguments; 3.10 and 3.11 do not)
+_BRIEF.maxlevel, _BRIEF.maxstring, _BRIEF.maxlist, _BRIEF.maxdict, _BRIEF.maxtuple = 3, BRIEF_CHARS, 4, 4, 4
 BOUNDS = ("minimum", "above", "maximum", "below")
 SAMPLER = {f.name: f for f in dataclasses.fields(SampleConfig)}
 
@@ -65,7 +69,7 @@ class Request:
             value = getattr(self, f.name)
             problem = out_of_range(value, f.metadata)
             if problem:
-                raise PushkinLMError(f"{page_word(f)} must be {problem}, got {value}")
+                raise PushkinLMError(f"{page_word(f)} must be {problem}, got {brief(value)}")
         check(self, "request")  # and the types, for a Request built in Python rather than parsed
         if len(self.prompt) > MAX_PROMPT_CHARS:
             raise PushkinLMError(
@@ -85,7 +89,7 @@ class Request:
         for name, value in named.items():
             if name not in names or name in raw:
                 problem = "given twice" if name in raw else f"not one of {', '.join(names)}"
-                raise PushkinLMError(f"setting {name!r} is {problem}")
+                raise PushkinLMError(f"setting {brief(name)} is {problem}")
             raw[name] = value
         kinds = field_types(cls)
         given = {
@@ -114,16 +118,25 @@ def page_word(f: dataclasses.Field) -> str:
     return f.metadata["help"].split(" (")[0].lower()
 
 
+def brief(value: Any) -> str:
+    """`value` for a message: its repr cut short (reprlib: a few items and levels, never the whole
+    of a megabyte or of a list nested a million deep), so that a message stays one short line."""
+    if isinstance(value, int) and value.bit_length() > 4 * BRIEF_CHARS:  # str() refuses 4,300 digits
+        return f"about {'-' * (value < 0)}2^{value.bit_length() - 1}"
+    text = _BRIEF.repr(value) if isinstance(value, str | list | dict | tuple) else str(value)
+    return text if len(text) <= BRIEF_CHARS else text[: BRIEF_CHARS - 1] + "…"
+
+
 def _value(raw: Any, kind: type, word: str) -> Any:
     """A raw page value as `kind`: text as it is, a number from text, a whole float as an int."""
     if kind is str:
         if not isinstance(raw, str):
-            raise PushkinLMError(f"{word} must be text, got {raw!r}")
+            raise PushkinLMError(f"{word} must be text, got {brief(raw)}")
         return raw.replace("\r\n", "\n")  # a browser's line ends
     if isinstance(raw, str):
         raw = _number(raw.strip(), word)
     if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise PushkinLMError(f"{word} must be a number, got {raw!r}")
+        raise PushkinLMError(f"{word} must be a number, got {brief(raw)}")
     if kind is float:
         return float(raw)
     if isinstance(raw, float):
@@ -141,4 +154,4 @@ def _number(text: str, word: str) -> int | float:
     try:
         return float(text)
     except ValueError:
-        raise PushkinLMError(f"{word} must be a number, got {text!r}") from None
+        raise PushkinLMError(f"{word} must be a number, got {brief(text)}") from None

@@ -1,4 +1,5 @@
-"""The demo's scansion of what it wrote: `pushkin_lm.verse` read out as Markdown tables."""
+"""How the demo shows what it wrote: the verse with its poem breaks drawn as such, and its scansion
+(`pushkin_lm.verse` read out as Markdown tables)."""
 
 from __future__ import annotations
 
@@ -6,25 +7,48 @@ import logging
 import re
 import threading
 
-MAX_SCAN_LINES = 60  # the scansion shows the last lines of a longer text
+from pushkin_lm.verse.stanza import POEM_SEPARATOR
+
+MAX_SCAN_LINES = 60  # the scansion shows the last lines of a longer text, and says so
+MAX_LINE_CHARS = 100  # a longer line counts as this many characters in the scansion's slice
 SCAN_HEADER = "| rhyme | syllables | meter | stresses |"
+POEM_MARK = "* * *"  # how Russian verse books mark a new untitled poem; the page shows it for </s>
+_SEPARATOR_LINE = re.compile(rf"^[ \t]*{re.escape(POEM_SEPARATOR)}[ \t]*$", re.MULTILINE)
 _MARKDOWN = re.compile(r"[\\`*_{}\[\]<>|~^#]")  # characters that would format a table cell
 log = logging.getLogger(__name__)
 
 
+def shown(text: str, final: bool = True) -> str:
+    """`text` as the Verse box shows it: each corpus line `</s>` between poems drawn as POEM_MARK.
+    While writing (`final` False) a last line that may be a `</s>` still being written is held
+    back, so that "</" never flashes up before it turns into the mark."""
+    text = _SEPARATOR_LINE.sub(POEM_MARK, text)
+    if not final:
+        tail = text.rpartition("\n")[2]
+        if tail and POEM_SEPARATOR.startswith(tail.lstrip(" \t")):
+            return text[: len(text) - len(tail)]
+    return text
+
+
 def scansion(text: str | None) -> str:
     """The last MAX_SCAN_LINES lines of `text` scanned: per stanza its rhyme scheme, then a table of
-    its lines with their rhyme letters, syllables, meter and stresses. Never raises: the scansion is
-    a side dish, and the verse must not be lost over it."""
+    its lines with their rhyme letters, syllables, meter and stresses; a longer text's scansion
+    first says it covers only its end. Never raises: the scansion is a side dish, and the verse
+    must not be lost over it."""
     from pushkin_lm.verse import scan_text
 
-    lines = (text or "")[-MAX_SCAN_LINES * 100 :].splitlines()[-MAX_SCAN_LINES:]
+    every = (text or "").splitlines()  # bounded: a request is at most 12,000 characters
+    lines = (text or "")[-MAX_SCAN_LINES * MAX_LINE_CHARS :].splitlines()[-MAX_SCAN_LINES:]
     try:
         scanned = scan_text("\n".join(lines))
     except Exception:
         log.exception("scansion failed")
         return "(no scansion: the stress model failed)"
-    out = []
+    out = (
+        [f"*scansion of the last {len(lines)} of {len(every):,} lines*", ""]
+        if len(lines) < len(every)
+        else []
+    )
     for stanza in scanned.stanzas:
         out += [f"scheme **{stanza.scheme}**", "", SCAN_HEADER, "|-|-|-|-|"]
         for line in stanza.lines:

@@ -21,7 +21,7 @@ class ModelConfig:
     embed_dim: int = setting(128, "character embedding width", minimum=1)
     hidden_size: int = setting(512, "LSTM width, and attention's", minimum=1)
     num_layers: int = setting(2, "LSTM layers", minimum=1)
-    attention: bool = setting(True, "the attention block on top of the LSTM (--no-attention: a plain LSTM)")
+    attention: bool = setting(True, "the attention block on top of the LSTM (--no_attention: a plain LSTM)")
     num_heads: int = setting(4, "attention heads", minimum=1)
     attn_window: int = setting(256, "characters attention looks back over, itself included", minimum=1)
     ffn_mult: int = setting(2, "feed-forward width after attention, x hidden_size; 0 = none", minimum=0)

@@ -48,7 +48,7 @@ class TrainConfig:
     eval_interval: int = setting(250, "steps between validation runs", minimum=1)
     bf16: bool | None = setting(None, "bfloat16 autocast in training (unset: where the CPU has it natively)")
     stateful: bool = setting(
-        True, "carry LSTM state and attention cache across consecutive windows; --no-stateful: random windows"
+        True, "carry LSTM state and attention cache across consecutive windows; --no_stateful: random windows"
     )
     seed: int = setting(1337, "random seed for initialisation and batches", minimum=0, maximum=MAX_SEED)
     threads: int | None = setting(None, "CPU threads for torch (default: torch's choice)", minimum=1)

@@ -148,14 +148,22 @@ def test_help_lists_both_spellings():
     assert result.returncode == 0 and "--max_tokens" in result.stdout and "--max-tokens" in result.stdout
 
 
-@pytest.mark.parametrize("name", ["stateful", "bf16"])
+@pytest.mark.parametrize("name", ["stateful", "bf16", "shift_keys"])
 def test_yes_no_flags_take_every_spelling(name):
     parser = ArgumentParser(prog="train")
     train_command.flags(parser)
-    assert getattr(parser.parse_args([f"--{name}"]), name) is True
-    for spelling in (f"--no-{name}", f"--no_{name}"):
+    dashed = name.replace("_", "-")
+    for spelling in {f"--{name}", f"--{dashed}"}:
+        assert getattr(parser.parse_args([spelling]), name) is True
+    for spelling in {f"--no-{name}", f"--no_{name}", f"--no-{dashed}"}:
         assert getattr(parser.parse_args([spelling]), name) is False
     assert getattr(parser.parse_args([]), name) is None  # not given: the config's default stands
+
+
+def test_a_yes_no_flag_is_shown_in_one_spelling_each_way():
+    shown = run_script("train", "--help").stdout
+    assert "[--shift_keys | --no_shift_keys]" in shown and "  --shift_keys, --no_shift_keys\n" in shown
+    assert "--shift-keys" not in shown and "--no-shift" not in shown, shown
 
 
 def test_absurd_max_tokens_streams_and_stops_cleanly_on_ctrl_c(trained_dir):

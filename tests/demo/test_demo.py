@@ -9,16 +9,19 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import ROOT, run_script
 
+from pushkin_lm.cli.demo import serving_line
+from pushkin_lm.core.errors import PushkinLMError
 from pushkin_lm.demo import engine as demo_engine
 from pushkin_lm.demo.engine import WARNING, Engine, load_engine
 from pushkin_lm.demo.request import MAX_PROMPT_CHARS, MAX_TOKENS, Request, page_word
-from pushkin_lm.demo.scan import SCAN_HEADER, warm_up
+from pushkin_lm.demo.scan import MAX_SCAN_LINES, POEM_MARK, SCAN_HEADER, shown, warm_up
 from pushkin_lm.sampling.config import SampleConfig
 
 PROMPT = "луна мороз "  # the tiny model's vocabulary is the made-up verse's letters
@@ -91,6 +94,11 @@ def test_requests_side_by_side_do_not_share_a_decoder(engine: Engine) -> None:
         ({"feet": 12}, "feet must be a whole number from 1 to 9"),
         ({"prompt": 5}, "prompt must be text"),
         ({"colour": "red"}, "setting 'colour' is not one of prompt, form"),
+        # what only the HTTP API can send: repeated in a few characters, never whole
+        ({"prompt": ["луна"] * 100_000}, "prompt must be text, got ['луна', 'луна', 'луна', 'луна', ...]"),
+        ({"prompt": {"a": [[[[1]]]]}}, "prompt must be text, got {'a': [[[...]]]}"),
+        ({"max_tokens": 10**5000}, "length must be a whole number from 1 to 2000, got about 2^16609"),
+        ({"x" * 10_000: 1}, "setting 'xxxxxxxx"),
     ],
 )
 def test_bad_settings_give_a_message_not_an_exception(engine: Engine, settings: dict, message: str) -> None:
@@ -99,6 +107,7 @@ def test_bad_settings_give_a_message_not_an_exception(engine: Engine, settings: 
     assert len(updates) == 1
     verse, scansion, status = updates[0]
     assert status.startswith(WARNING) and message in status, status
+    assert len(status) < 200 and "\n" not in status, status
     assert verse == scansion == ""
     assert final(engine.stream(PROMPT, max_tokens=20, seed=1))[2].startswith("20 characters")  # still serving
 
@@ -190,18 +199,35 @@ def test_the_scansion_marks_stresses_meter_and_rhymes(engine: Engine) -> None:
     assert engine.scan("") == "" and engine.scan(None) == ""
 
 
-def test_the_page_builds_and_its_toasts_do_not_raise(engine: Engine) -> None:
+def test_poem_breaks_show_as_marks_and_a_long_scansion_says_it_covers_the_end(engine: Engine) -> None:
+    assert shown("луна\n</s>\nмороз") == f"луна\n{POEM_MARK}\nмороз"
+    assert shown("луна\n</", final=False) == "луна\n"  # a break being written shows once whole
+    assert shown("луна\n</", final=True) == "луна\n</"
+    scanned = engine.scan("луна мороз\n" * (MAX_SCAN_LINES + 40))
+    assert scanned.startswith(f"*scansion of the last {MAX_SCAN_LINES} of {MAX_SCAN_LINES + 40} lines*")
+    assert not engine.scan("луна мороз\n" * 3).startswith("*scansion of")
+
+
+def test_the_page_builds_and_a_warning_is_its_status_line_alone(engine: Engine) -> None:
+    import gradio as gr
+
     from pushkin_lm.demo.page import Stops, page, writer
 
     app = page(engine, workers=2)
     assert "generate" in {fn.api_name for fn in app.fns.values()}
-    with pytest.warns(UserWarning, match="does not know"):  # outside a request a toast is a warning
-        assert list(writer(engine, Stops())(None, "☃"))[-1][2].startswith(WARNING)
+    with warnings.catch_warnings():  # no toast (outside a request Gradio makes a toast a warning)
+        warnings.simplefilter("error")
+        assert list(writer(engine, Stops())(None, "☃"))[-1][2].startswith(
+            WARNING + "the prompt has characters the model does not know"
+        )
     generating = next(fn for fn in app.fns.values() if fn.api_name == "generate")
     names = [f.name for f in dataclasses.fields(Request)]
     assert [c.elem_id for c in generating.inputs] == names
     parameters = app.get_api_info()["named_endpoints"]["/generate"]["parameters"]
     assert [p["parameter_name"] for p in parameters] == names  # the API's names too
+    for values in ([PROMPT], [PROMPT] * (len(names) + 1)):  # too few, too many: a message, not a traceback
+        with pytest.raises(gr.Error, match=f"generate takes {len(names)} values .* got {len(values)}"):
+            app.validate_inputs(generating, values)
 
 
 def test_stop_ends_the_writing_at_the_next_character(engine: Engine) -> None:
@@ -227,6 +253,32 @@ def test_the_command_refuses_a_missing_checkpoint_in_one_line(tmp_path: Path) ->
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "does not exist" in result.stderr, result.stderr
     assert run_script("demo", "--port", "70000").returncode == 2
+
+
+def test_workers_beyond_the_machine_s_memory_are_refused_before_any_decoder_is_built(trained_dir) -> None:
+    with pytest.raises(PushkinLMError, match=r"100,000,000 workers would need .* --workers \d+ or fewer"):
+        load_engine(str(trained_dir), workers=100_000_000)
+    with pytest.raises(PushkinLMError, match="workers must be a whole number of at least 1"):
+        load_engine(str(trained_dir), workers=0)
+    result = run_script("demo", "--checkpoint", str(trained_dir), "--workers", "100000000", "--port", "7998")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "pass --workers" in result.stderr and result.stdout == ""
+
+
+def test_app_py_help_prints_the_flags_and_serves_nothing() -> None:
+    result = subprocess.run(
+        [sys.executable, "app.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: app.py") and "--share" in result.stdout
+    assert "Running on" not in result.stdout + result.stderr
+
+
+def test_the_serving_line_names_our_share_flag() -> None:
+    assert serving_line("127.0.0.1", 7860, share=False) == (
+        "Serving the demo on http://127.0.0.1:7860/; pass --share for a public link, Ctrl-C to stop"
+    )
+    assert serving_line("::1", 80, share=True) == "Serving the demo on http://[::1]:80/; Ctrl-C to stop"
 
 
 def test_the_command_refuses_a_port_in_use_before_loading_anything() -> None:
