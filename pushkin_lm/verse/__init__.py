@@ -11,7 +11,8 @@ and `rhyme` (rhyme keys). The stress model, silero-stress, loads on first use, n
 """
 
 from pushkin_lm.verse.meter import METERS, LineScan, fits_meter, scan_line
-from pushkin_lm.verse.rhyme import rhyme_key, rhyme_letters, rhyme_scheme, rhymes
+from pushkin_lm.verse.rhyme import rhyme_key, rhymes
+from pushkin_lm.verse.scheme import rhyme_letters, rhyme_scheme
 from pushkin_lm.verse.stanza import LineReport, StanzaScan, TextScan, scan_stanza, scan_text, split_stanzas
 from pushkin_lm.verse.stress import model_load_seconds, prefetch, vowel_count, word_stress
 

@@ -20,17 +20,17 @@ Feminine and dactylic rhymes compare the keys as they are. A masculine rhyme on 
 one before the vowel, so that key starts with it; one closed by й (моей / милей) does not. A
 vowel after a vowel has no consonant to support it (мои́; моя́ and друзья́ count as й + а), and
 Pushkin rhymes such a word with any other on the same vowel (мои / любви, моя / тебя). Two lines
-rhyme when their keys match so and they do not end in the same word. In a stanza, partners are
-looked for within RHYME_WINDOW lines (an Onegin stanza's farthest pair is 3 lines apart, a
-sonnet's 7): farther apart, a shared sound is chance, not rhyme.
+rhyme exactly when their keys match so and they do not end in the same word; how near an inexact
+rhyme comes, and a stanza's scheme, are `scheme`'s. In a stanza, partners are looked for within
+RHYME_WINDOW lines (an Onegin stanza's farthest pair is 3 lines apart, a sonnet's 7): farther
+apart, a shared sound is chance, not rhyme.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pushkin_lm.verse.meter import Prosody, dominant, final_stress, prosody
+from pushkin_lm.verse.meter import Prosody, final_stress, prosody
 from pushkin_lm.verse.stress import VOWELS, reads_yo
 
 _CLUSTERS = (
@@ -53,6 +53,9 @@ _VOICELESS = frozenset("пфктшсхцчщ")
 _SILENT = frozenset("йьъ")
 _VOWEL_SOUNDS = frozenset("аоуэиё")
 _EITHER = {("ё", "э"), ("ё", "о"), ("э", "ё"), ("о", "ё")}  # a stressed ё rhymes as э or as о
+SOFT = "'"  # a final consonant's softness, kept in the key
+YOT = "j"  # a й that is heard, before a vowel (the й and ь spelt elsewhere are not)
+_HARD_ORSOFT = frozenset("жшчщ" + "аоуэиё")  # where a final ь is spelling only (ночь, рожь), or after a vowel
 RHYME_WINDOW = 8
 _ADJECTIVE_ENDINGS = ("ый", "ий", "ой")
 # Words in -ого that are not genitive endings: their г is a г.
@@ -70,11 +73,16 @@ def _sounds(word: str, start: int = 0, stress: str | None = None) -> str:
         segment = segment.replace(spelt, said)
     out = []
     for i, c in enumerate(segment):
+        after = segment[i + 1 : i + 2]
         if c in VOWELS:
             if i == 0 and stress is not None:
                 c = stress
             else:
                 c = "а" if c == "я" and i == len(segment) - 1 else _REDUCED[c]
+        elif (c in "ьъ" and after in _IOTATED | {"и"}) or (c == "й" and after in VOWELS):
+            c = YOT  # a sounded й: пенье is пен'йе, not пене
+        elif c == "ь" and not after and out and out[-1] not in _HARD_ORSOFT:
+            c = SOFT  # a soft final consonant: даль is not дал
         if c not in _SILENT:
             out.append(c)
     return _collapse(_devoice(out))
@@ -85,6 +93,8 @@ def _devoice(chars: list[str]) -> list[str]:
     voiceless_next = True  # the end of a word counts as voiceless
     for i in range(len(chars) - 1, -1, -1):
         c = chars[i]
+        if c == SOFT:  # softness leaves voicing as it is: кровь sounds крофь
+            continue
         if c in _VOWEL_SOUNDS:
             voiceless_next = False
             continue
@@ -105,83 +115,85 @@ def _support(word: str, pos: int) -> str:
     before = word[:pos].rstrip("ьъ")
     if word[pos] in _IOTATED and (not before or before[-1] in VOWELS or len(before) < pos):
         return "й"
+    if pos == len(word) - 1 and word.endswith(("ого", "его")) and word not in _NOT_GENITIVE:
+        return "в"  # ничего́ rhymes with мертво́
     return "" if not before or before[-1] in VOWELS else before[-1]
 
 
 @dataclass(frozen=True)
-class _Tail:
+class Tail:
+    """A line's ending as rhyme hears it."""
+
     word: str  # the rhyme word, ё spelt е
     sound: str  # from the stressed vowel to the end of the line
     masculine: bool
     open: bool  # masculine on an open syllable: the line ends in the stressed vowel
-    support: str  # an open rhyme's supporting consonant ('' for none), else ''
+    onset: str  # the consonant before the stressed vowel ('' for none, й for an iotated vowel)
+
+    @property
+    def support(self) -> str:
+        """What an open rhyme needs to share besides its vowel: the onset ('' for a closed one)."""
+        return self.onset if self.open else ""
 
     @property
     def key(self) -> str:
         return self.support + self.sound
 
 
-def _rhyme_tail(p: Prosody, meter: str | None = None, feet: int | None = None) -> _Tail | None:
+def rhyme_tail(p: Prosody, meter: str | None = None, feet: int | None = None) -> Tail | None:
     """The rhyme word and key of a line read in `meter` if it fits; None without a stressed syllable."""
     last = final_stress(p, meter, feet)
-    if last is None or p.rhyme_word is None:
-        return None
-    k = p.rhyme_word
+    return None if last is None or p.rhyme_word is None else _tail_at(p, p.rhyme_word, last)
+
+
+# How a line's ending is read (`rhyme_tails`): as its reading stresses it, as another stress the
+# model allows its rhyme word would have it (глаза́ / гла́за), as any other vowel of the word would.
+READ, ALLOWED, ANY_VOWEL = 0, 1, 2
+
+
+def rhyme_tails(p: Prosody, meter: str | None = None, feet: int | None = None) -> list[tuple[Tail, int]]:
+    """The line's ending as `rhyme_tail` reads it, then as each other stress of its rhyme word would
+    have it, each with how it was come by (READ, ALLOWED, ANY_VOWEL): a rhyme may settle what the
+    meter leaves open or the stress model reads wrong, as a reader's ear does."""
+    first, k = rhyme_tail(p, meter, feet), p.rhyme_word
+    if first is None or k is None:
+        return []
+    word, base = p.words[k], p.bases[k]
+    tiers = {first: READ}
+    for i in () if word.marked else (*word.options, *range(len(word.vowels))):  # a poet's mark stands
+        tiers.setdefault(_tail_at(p, k, base + i), ALLOWED if i in word.options else ANY_VOWEL)
+    return list(tiers.items())
+
+
+def _tail_at(p: Prosody, k: int, last: int) -> Tail:
+    """The ending of line `p` whose word `k` carries the final stress, on syllable `last`."""
     word = p.words[k]
     pos = word.vowels[last - p.bases[k]]
     spelt = word.text[pos]
     yo = spelt == "ё" or (spelt == "е" and last - p.bases[k] == word.stress and reads_yo(word.text))
-    vowel = "ё" if yo else _STRESSED.get(spelt, spelt)
+    # A ё the text writes is an о (its poet rhymes ё on о); one only the model reads may be either.
+    vowel = "о" if spelt == "ё" else "ё" if yo else _STRESSED.get(spelt, spelt)
     sound = _sounds(word.text, pos, vowel) + "".join(_sounds(w.text) for w in p.words[k + 1 :])
     masculine = last == len(p.kinds) - 1
     open_syllable = masculine and len(word.text[pos:] + "".join(w.text for w in p.words[k + 1 :])) == 1
-    support = _support(word.text, pos) if open_syllable else ""
-    return _Tail(word.text.replace("ё", "е"), sound, masculine, open_syllable, support)
+    return Tail(word.text.replace("ё", "е"), sound, masculine, open_syllable, _support(word.text, pos))
 
 
 def rhyme_key(line: str) -> str:
     """The approximate sound of the line from its rhyme vowel to the end ('' if it has no stress);
     a ё in it stands for a stressed vowel that may rhyme as э or as о."""
-    tail = _rhyme_tail(prosody(line))
+    tail = rhyme_tail(prosody(line))
     return tail.key if tail else ""
 
 
 def rhymes(line_a: str, line_b: str) -> bool:
     """Whether two lines rhyme: equal rhyme keys (a ё in one matches э or о in the other), and not
     the same final word."""
-    return _match(_rhyme_tail(prosody(line_a)), _rhyme_tail(prosody(line_b)))
+    return sounds_alike(rhyme_tail(prosody(line_a)), rhyme_tail(prosody(line_b)))
 
 
-def rhyme_letters(lines: Sequence[str]) -> list[str | None]:
-    """Each line's rhyme letter, or None for a line that rhymes with no other line.
-
-    A line takes the letter of the first earlier line it rhymes with; a new rhyme takes the next
-    letter (A, B, C, ..., and A again after Z), upper case for a feminine or dactylic ending,
-    lower case masculine. Each line's rhyme vowel is read in the stanza's dominant meter when the
-    line fits it.
-    """
-    lines_prosody = [prosody(line) for line in lines]
-    meter, feet = dominant(lines_prosody)
-    tails = [_rhyme_tail(p, meter, feet) for p in lines_prosody]
-    group: list[int | None] = []
-    letters = 0
-    for i, tail in enumerate(tails):
-        near = range(max(0, i - RHYME_WINDOW), min(len(tails), i + RHYME_WINDOW + 1))
-        partners = [j for j in near if j != i and _match(tail, tails[j])]
-        earlier = [j for j in partners if j < i]
-        if earlier:
-            group.append(group[earlier[0]])
-        elif partners:
-            group.append(letters)
-            letters += 1
-        else:
-            group.append(None)
-    return [
-        None if g is None or t is None else _letter(g, t.masculine) for g, t in zip(group, tails, strict=True)
-    ]
-
-
-def _match(a: _Tail | None, b: _Tail | None) -> bool:
+def sounds_alike(a: Tail | None, b: Tail | None) -> bool:
+    """An exact rhyme: the same sound from the stressed vowel on (and an open one's support)."""
     if a is None or b is None or a.word == b.word or a.open != b.open or not _same_sound(a.sound, b.sound):
         return False
     # a vowel after a vowel has no consonant to support it: it rhymes with any (мои / любви)
@@ -189,14 +201,9 @@ def _match(a: _Tail | None, b: _Tail | None) -> bool:
 
 
 def _same_sound(a: str, b: str) -> bool:
-    return len(a) == len(b) and all(x == y or (x, y) in _EITHER for x, y in zip(a, b, strict=True))
+    return len(a) == len(b) and all(same_vowel(x, y) for x, y in zip(a, b, strict=True))
 
 
-def _letter(group: int, masculine: bool) -> str:
-    letter = chr(ord("A") + group % 26)
-    return letter.lower() if masculine else letter
-
-
-def rhyme_scheme(lines: Sequence[str]) -> str:
-    """The stanza's rhyme scheme, e.g. "AbAb"; "-" for a line that rhymes with no other line."""
-    return "".join(letter or "-" for letter in rhyme_letters(lines))
+def same_vowel(x: str, y: str) -> bool:
+    """The same sound, a stressed ё matching э or о."""
+    return x == y or (x, y) in _EITHER

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from pushkin_lm.verse.meter import dominant, prosody, scan_line
-from pushkin_lm.verse.rhyme import rhyme_letters
+from pushkin_lm.verse.scheme import rhyme_letters
 
 POEM_SEPARATOR = "</s>"  # the corpus's line between poems; it ends a stanza like a blank line
 

@@ -110,9 +110,17 @@ def test_letters_follow_first_appearance():
     assert rhyme_scheme([ONEGIN[1], ONEGIN[0], ONEGIN[3], ONEGIN[2]]) == "aBaB"
 
 
-def test_same_final_word_does_not_rhyme():
-    assert not rhymes("И лучше выдумать не мог.", "Никто помочь ему не мог.")
-    assert rhyme_scheme(["Я помню чудное мгновенье", "Я помню чудное мгновенье"]) == "--"
+def test_same_final_word_is_no_rhyme_to_write_but_a_refrain_to_letter():
+    assert not rhymes("И лучше выдумать не мог.", "Никто помочь ему не мог.")  # the generator's test
+    # A scheme letters what a reader hears return: a repeated end word too, if nothing rhymes better.
+    assert rhyme_scheme(["Я помню чудное мгновенье", "Я помню чудное мгновенье"]) == "AA"
+    stanza = [
+        "Я помню чудное мгновенье",
+        "Я помню чудное мгновенье",
+        "Как гений чистой красоты",
+        "Мелькнуло виденье",
+    ]
+    assert rhyme_scheme(stanza) == "AA-A"
 
 
 def test_line_without_partner():
