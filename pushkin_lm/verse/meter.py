@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pushkin_lm.verse.stress import ACUTE, Word, line_words
 
@@ -261,10 +261,24 @@ def _chosen_stress(w: Word, base: int, reading: Reading | None) -> int | None:
     return (at_end or strong or [w.stress])[0]
 
 
-def scan_line(text: str, meter: str | None = None, feet: int | None = None) -> LineScan:
+def with_final_stress(line: Prosody, last: int) -> Prosody:
+    """The line with its rhyme word stressed so that the final stress falls on syllable `last`."""
+    k = line.rhyme_word
+    assert k is not None
+    stress = last - line.bases[k]
+    words = (*line.words[:k], replace(line.words[k], stress=stress, options=(stress,)), *line.words[k + 1 :])
+    return replace(line, words=words, kinds=_with_last(line, last), lasts=(last,))
+
+
+def scan_line(
+    text: str, meter: str | None = None, feet: int | None = None, rhyme_at: int | None = None
+) -> LineScan:
     """Syllables, stresses, meter, feet and ending of one line of Russian verse. `meter` ('iamb',
-    ...) and `feet`: read the line so whenever it fits, e.g. in the meter of its poem."""
+    ...) and `feet`: read the line so whenever it fits, e.g. in the meter of its poem; `rhyme_at`:
+    the syllable its rhyme puts the final stress on, where that is another than the line's own."""
     line = prosody(text)
+    if rhyme_at is not None and best_reading(reread := with_final_stress(line, rhyme_at)) is not None:
+        line = reread  # the rhyme settles the stress, where the line can still be read so
     reading = best_reading(line, meter, feet)
     last = reading.last if reading else (line.lasts[0] if line.lasts else None)
     return LineScan(

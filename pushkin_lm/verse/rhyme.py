@@ -129,6 +129,7 @@ class Tail:
     masculine: bool
     open: bool  # masculine on an open syllable: the line ends in the stressed vowel
     onset: str  # the consonant before the stressed vowel ('' for none, й for an iotated vowel)
+    last: int  # the syllable of the stressed vowel in its line
 
     @property
     def support(self) -> str:
@@ -176,7 +177,7 @@ def _tail_at(p: Prosody, k: int, last: int) -> Tail:
     sound = _sounds(word.text, pos, vowel) + "".join(_sounds(w.text) for w in p.words[k + 1 :])
     masculine = last == len(p.kinds) - 1
     open_syllable = masculine and len(word.text[pos:] + "".join(w.text for w in p.words[k + 1 :])) == 1
-    return Tail(word.text.replace("ё", "е"), sound, masculine, open_syllable, _support(word.text, pos))
+    return Tail(word.text.replace("ё", "е"), sound, masculine, open_syllable, _support(word.text, pos), last)
 
 
 def rhyme_key(line: str) -> str:

@@ -168,21 +168,28 @@ def rhyme_letters(lines: Sequence[str]) -> list[str | None]:
     a feminine or dactylic ending, lower case masculine (as the line rhymes: see `line_closeness`).
     Each line's rhyme vowel is read in the stanza's dominant meter when the line fits it.
     """
+    return [letter for letter, _ in rhymed(lines)]
+
+
+def rhymed(lines: Sequence[str]) -> list[tuple[str | None, int | None]]:
+    """Each line's rhyme letter (see `rhyme_letters`) and, where its rhyme reads its rhyme word with
+    another stress than the line's reading, the syllable of that stress (else None)."""
     lines_prosody = [prosody(line) for line in lines]
     meter, feet = dominant(lines_prosody)
     tails = [rhyme_tails(p, meter, feet) for p in lines_prosody]
     pairs = [[line_closeness(a, b) for b in tails] for a in tails]
     groups = best_groups([[near for near, _, _ in row] for row in pairs])
     names: dict[int, int] = {}
-    letters = []
+    out: list[tuple[str | None, int | None]] = []
     for i, g in enumerate(groups):
         if g is None:
-            letters.append(None)
+            out.append((None, None))
             continue
         partner = max((j for j, h in enumerate(groups) if h == g and j != i), key=lambda j: pairs[i][j][0])
+        tail, tier = tails[i][pairs[i][partner][1]]
         letter = chr(ord("A") + names.setdefault(g, len(names)) % 26)
-        letters.append(letter.lower() if tails[i][pairs[i][partner][1]][0].masculine else letter)
-    return letters
+        out.append((letter.lower() if tail.masculine else letter, None if tier == READ else tail.last))
+    return out
 
 
 def rhyme_scheme(lines: Sequence[str]) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from pushkin_lm.verse.meter import dominant, prosody, scan_line
-from pushkin_lm.verse.scheme import rhyme_letters
+from pushkin_lm.verse.scheme import rhymed
 
 POEM_SEPARATOR = "</s>"  # the corpus's line between poems; it ends a stanza like a blank line
 
@@ -41,14 +41,15 @@ class TextScan:
 
 def scan_stanza(lines: Sequence[str]) -> StanzaScan:
     """Scan each line of a stanza and letter its rhymes. A line that fits the stanza's dominant
-    meter and size (the most common among its lines' own best readings) is read in them."""
+    meter and size (the most common among its lines' own best readings) is read in them; a rhyme
+    word whose rhyme hears another stress than the line's reading is stressed as it rhymes."""
     meter, feet = dominant([prosody(line) for line in lines])
-    letters = rhyme_letters(lines)
+    letters = rhymed(lines)
     reports = [
-        LineReport(**asdict(scan_line(line, meter, feet)), rhyme=letter)
-        for line, letter in zip(lines, letters, strict=True)
+        LineReport(**asdict(scan_line(line, meter, feet, rhyme_at)), rhyme=letter)
+        for line, (letter, rhyme_at) in zip(lines, letters, strict=True)
     ]
-    return StanzaScan("".join(letter or "-" for letter in letters), reports)
+    return StanzaScan("".join(letter or "-" for letter, _ in letters), reports)
 
 
 def split_stanzas(text: str) -> list[list[str]]:

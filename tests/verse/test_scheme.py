@@ -2,7 +2,7 @@
 
 import pytest
 
-from pushkin_lm.verse import rhyme_key, rhyme_scheme, rhymes
+from pushkin_lm.verse import rhyme_key, rhyme_scheme, rhymes, scan_stanza
 from pushkin_lm.verse.meter import prosody
 from pushkin_lm.verse.rhyme import ANY_VOWEL, READ, rhyme_tail, rhyme_tails
 from pushkin_lm.verse.scheme import PAIR_PRICE, closeness, line_closeness
@@ -67,3 +67,11 @@ def test_the_scheme_is_the_best_lettering_of_the_whole_stanza() -> None:
     # бегу is near гул (truncated) but not уснул, which rhymes гул exactly: the pair that sounds
     # nearer wins, and бегу stays alone, where letters given pair by pair would have joined it to гул
     assert rhyme_scheme(["Моих шагов гул", "Я к дому бегу", "Он вдруг уснул"]) == "a-a"
+
+
+def test_a_rhyme_settles_the_stress_the_model_reads_wrong() -> None:
+    alone = scan_stanza(["Один шлепок"]).lines[0]
+    lines = scan_stanza(["Удар и бок", "Горит закат", "Один шлепок", "Знакомый взгляд"]).lines
+    assert alone.stressed == "Оди\u0301н шле\u0301пок" and alone.ending == "feminine"  # as the model reads it
+    assert lines[2].stressed == "Оди\u0301н шлепо\u0301к" and lines[2].ending == "masculine"
+    assert [line.rhyme for line in lines] == ["a", "b", "a", "b"]
