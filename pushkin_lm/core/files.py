@@ -78,7 +78,7 @@ def aside_path(target: Path) -> Path:
 def write_dir_atomically(target: Path, files: dict[str, bytes]) -> None:
     """Replace folder `target` by one holding `files`, so that no crash leaves neither."""
     target = Path(target)
-    old = aside_path(target)
+    old, landed = aside_path(target), False
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if old.exists() and not target.exists():
@@ -93,6 +93,7 @@ def write_dir_atomically(target: Path, files: dict[str, bytes]) -> None:
                 shutil.rmtree(old, ignore_errors=True)
                 os.replace(target, old)
             os.replace(tmp, target)
+            landed = True
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         with contextlib.suppress(OSError):  # a stray mark in a whole checkpoint is harmless
@@ -100,9 +101,10 @@ def write_dir_atomically(target: Path, files: dict[str, bytes]) -> None:
         _fsync_dir(target.parent)
         shutil.rmtree(old, ignore_errors=True)
     except OSError as err:
+        kept = "the new checkpoint is in place, intact" if landed else "the previous checkpoint is intact"
         raise PushkinLMError(
             f"cannot write checkpoint {target}: {err.strerror or err}; "
-            "free some disk space or choose another --out (the previous checkpoint is intact)"
+            f"free some disk space or choose another --out ({kept})"
         ) from None
 
 
