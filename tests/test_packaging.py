@@ -31,6 +31,7 @@ LOCAL = {"pushkin_lm", "conftest", "badinput", "distributed_worker", "corpus", "
          "peak_flops"}  # fmt: skip
 SHIPPED_MODELS = ("pushkin-lm", "ru-verse-base")
 SHIPPED_FILES = ("config.json", "model.safetensors", "README.md")
+PACKAGE_DATA = ("pushkin_lm/verse/lexicon.txt.xz",)  # the stress lexicon: scan without torch
 # Not copied for the build: build outputs (a stale build/lib leaks into the wheel), caches, git,
 # and the corpus and training runs at the top.
 NOT_COPIED = {".git", "build", "data", "out", "runs"}
@@ -186,11 +187,13 @@ def test_wheel_holds_the_package_and_the_shipped_models_and_nothing_else(wheel):
     assert {name.split("/")[0] for name in names} == {"pushkin_lm", wheel.name.split("-py")[0] + ".dist-info"}
     for folder in ("tests", "bench", "data", "code", "docs", "checkpoints"):
         assert not any(name.startswith(f"{folder}/") for name in names), folder
-    # Every module of the checkout's package, and no other (a subpackage missing from
-    # [tool.setuptools] packages would be missing here).
+    # Every module of the checkout's package and its data files, byte for byte, and no other file (a
+    # subpackage missing from [tool.setuptools] packages would be missing here).
     package = {name for name in names if name.startswith("pushkin_lm/") and "/shipped/" not in name}
     checkout = {path.relative_to(ROOT).as_posix() for path in (ROOT / "pushkin_lm").rglob("*.py")}
-    assert package == checkout
+    assert package == checkout | set(PACKAGE_DATA)
+    with zipfile.ZipFile(wheel) as archive:
+        assert all(archive.read(name) == (ROOT / name).read_bytes() for name in PACKAGE_DATA)
     # The shipped models, byte for byte, and no other file of checkpoints/.
     expected = {
         f"pushkin_lm/shipped/{model}/{file}": _sha256((ROOT / "checkpoints" / model / file).read_bytes())

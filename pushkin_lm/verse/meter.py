@@ -244,7 +244,7 @@ def render_stress(text: str, line: Prosody, reading: Reading | None) -> str:
     for w, base in zip(line.words, line.bases, strict=True):
         stress = _chosen_stress(w, base, reading)
         if len(w.vowels) > 1 and stress is not None and not w.marked and w.text[w.vowels[stress]] != "ё":
-            cuts.append(w.start + w.vowels[stress] + 1)
+            cuts.append(w.spots[stress] + 1)
     pieces, prev = [], 0
     for cut in sorted(cuts):
         pieces += [text[prev:cut], ACUTE]

@@ -1,43 +1,55 @@
-"""Word stress: a few sure rules first, then the silero-stress model for everything else.
+"""Word stress: a few sure rules first, then a lexicon, then the silero-stress model for the rest.
 
 Rules, in order: a word without vowels has no stress; a stress mark (U+0301) already in the text
-wins; ``ё`` is always stressed; a one-vowel word is stressed on its vowel. Every other word goes
-to silero-stress's context-free accentor (an n-gram model over ~4M word forms). Words the model
-is not sure of get no stress and are treated as metrically free.
+wins (a secondary mark, U+0300 or U+0302, is dropped); ``ё`` is always stressed; a one-vowel word
+is stressed on its vowel. Every other word is looked up in `lexicon.txt.xz` beside this file, and
+a word the lexicon lacks goes to silero-stress's accentor (an n-gram model over ~4M word forms),
+whose answers the lexicon holds for the words the shipped models write (scripts/stress_lexicon.py
+writes it): the same stresses either way, but a stanza of known words scans without importing
+torch, and the model's load (torch's import and 2-3 s) is paid only for a new word.
 
-Homographs ("замок", "стоит", "руки") have two stresses in silero's own homograph list; a word
-keeps both as options, the model's context-free choice first, and the meter picks the one the
-line needs, as a reader does (see `meter`).
+A word may take several stresses, all kept as options with the model's own choice first: a
+homograph's (silero's list: "замок", "стоит", "руки") and any other that the model gives at least
+ALTERNATIVE_MIN of its probability ("глаза", "облаково"). The meter chooses among them, as a reader
+does (see `meter`). Words the model is not sure of at all get no stress and are metrically free.
 
-The model (~40 MB, shipped inside the pip package) loads on first use, never at import: plain
-generation does not pay for it. Results are cached per word, and unseen words of a line go to the
-model in one batch.
+Results are cached per word, and a line's unseen words go to the model in one batch.
 """
 
 from __future__ import annotations
 
+import functools
+import lzma
 import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 VOWELS = frozenset("аеёиоуыэюя")
 ACUTE = "\u0301"
+SECONDARY = "\u0300\u0302"  # grave and circumflex: a compound's secondary stress, never the rhyme's
+_MARKS = ACUTE + SECONDARY
 # A word: Cyrillic letters, maybe stress marks inside, maybe hyphenated (split into parts later).
-_WORD_RE = re.compile(r"[а-яё\u0301]+(?:-[а-яё\u0301]+)*", re.IGNORECASE)
+_WORD_RE = re.compile(r"[а-яё\u0300\u0301\u0302]+(?:-[а-яё\u0300\u0301\u0302]+)*", re.IGNORECASE)
 # Hyphen-attached particles ("что-то", "скажи-ка") are unstressed.
 _POSTFIX_PARTICLES = frozenset("то ка таки де с".split())
 _CACHE_LIMIT = 500_000  # words; cleared when full: a generator may invent unbounded vocabulary
 _BATCH = 512  # words per model call
+# A stress the model gives this share of its probability is one the meter may choose. Measured on
+# RIFMA's dev slice (bench/scan_accuracy.py): 0.1-0.3 score alike; below, wrong stresses creep in.
+# The lexicon holds the answers it gives: change it, and rewrite the lexicon (tests/verse/test_lexicon.py).
+ALTERNATIVE_MIN = 0.05
+LEXICON = Path(__file__).with_name("lexicon.txt.xz")
 
 _cache: dict[str, tuple[int, ...]] = {}
-_model_lock = threading.Lock()
-_accentor = None
-_homographs: dict[str, tuple[int, ...]] = {}
 _read_yo: set[str] = set()  # words whose stressed е the model reads as ё ("темной" -> "тёмной")
+_model_lock = threading.Lock()
+_model: _Silero | None = None
 _load_seconds: float | None = None
-_ASK = -1  # _by_rule's answer when the model must decide
+_ASK = -1  # _by_rule's answer when the lexicon or the model must decide
 
 
 @dataclass(frozen=True)
@@ -48,9 +60,10 @@ class Word:
     text: str  # lower case, stress marks removed
     vowels: tuple[int, ...]  # offsets of its vowels inside `text`
     stress: int | None  # index into `vowels` of the stressed one; None: no vowels or unknown
-    options: tuple[int, ...]  # every stress the word may take: (stress,), or a homograph's two
+    options: tuple[int, ...]  # every stress the word may take, the likeliest first
     particle: bool  # a hyphen-attached particle ("-то"): never stressed
     marked: bool  # the text itself marks its stress with U+0301
+    spots: tuple[int, ...] = ()  # offsets of its vowels in the line's text (marks counted)
 
 
 def vowel_count(text: str) -> int:
@@ -68,27 +81,26 @@ def _by_rule(word: str) -> int | None:
 
 
 def stress_options(words: Sequence[str]) -> list[tuple[int, ...]]:
-    """The stresses each lower-case word may take, as indices (0-based) among its vowels.
-
-    One index for most words, two for a homograph (the model's context-free choice first), none
-    for a word without vowels or one whose stress the model cannot decide. Unseen words go to the
-    model in one batch, so scoring many lines costs one call per batch of new words.
-    """
+    """The stresses each lower-case word may take, as indices (0-based) among its vowels, the
+    likeliest first; none for a word without vowels or one whose stress the model cannot decide.
+    Words neither the rules nor the lexicon know go to the model in one batch."""
     missing = [w for w in dict.fromkeys(words) if w not in _cache]
     if missing:
-        found = {w: _by_rule(w) for w in missing}
-        unknown = [w for w, s in found.items() if s == _ASK]
-        found.update(zip(unknown, _model_stresses(unknown), strict=True))
-        if len(_cache) + len(found) > _CACHE_LIMIT:
+        if len(_cache) + len(missing) > _CACHE_LIMIT:
             _cache.clear()
             _read_yo.clear()
-        _cache.update({w: _options(w, s) for w, s in found.items()})
+        found = {w: _by_rule(w) for w in missing}
+        asked = [w for w, s in found.items() if s == _ASK]
+        lexicon = _lexicon()
+        unknown = [w for w in asked if w not in lexicon]
+        answers = {w: _answer(lexicon[w]) for w in asked if w in lexicon}
+        answers.update(zip(unknown, model_stresses(unknown), strict=True))
+        for w, s in found.items():
+            options, yo = answers.get(w, ((), False)) if s == _ASK else (() if s is None else (s,), False)
+            _cache[w] = options
+            if yo:
+                _read_yo.add(w)
     return [_cache[w] for w in words]
-
-
-def _options(word: str, stress: int | None) -> tuple[int, ...]:
-    first = () if stress is None else (stress,)
-    return first + tuple(i for i in _homographs.get(word, ()) if i != stress)
 
 
 def reads_yo(word: str) -> bool:
@@ -101,8 +113,12 @@ def word_stress(word: str) -> int | None:
     vowels or unknown."""
     if ACUTE in word:
         return _marked_stress(word)
-    options = stress_options([word.lower()])[0]
+    options = stress_options([_plain(word)])[0]
     return options[0] if options else None
+
+
+def _plain(part: str) -> str:
+    return "".join(c for c in part.lower() if c not in _MARKS)
 
 
 def line_words(text: str) -> list[Word]:
@@ -111,9 +127,9 @@ def line_words(text: str) -> list[Word]:
     for match in _WORD_RE.finditer(text):
         offset = match.start()
         for i, part in enumerate(match.group().split("-")):
-            parts.append((offset, part, i > 0 and part.lower() in _POSTFIX_PARTICLES))
+            parts.append((offset, part, i > 0 and _plain(part) in _POSTFIX_PARTICLES))
             offset += len(part) + 1
-    plain = [part.lower().replace(ACUTE, "") for _, part, _ in parts]
+    plain = [_plain(part) for _, part, _ in parts]
     found = iter(
         stress_options([w for w, (_, part, _) in zip(plain, parts, strict=True) if ACUTE not in part])
     )
@@ -123,7 +139,9 @@ def line_words(text: str) -> list[Word]:
         options = next(found) if not marked else (_marked_stress(part),)
         options = () if particle or options == (None,) else options
         vowels = tuple(i for i, c in enumerate(lower) if c in VOWELS)
-        words.append(Word(start, lower, vowels, options[0] if options else None, options, particle, marked))
+        spots = tuple(start + i for i, c in enumerate(part.lower()) if c in VOWELS)
+        stress = options[0] if options else None
+        words.append(Word(start, lower, vowels, stress, options, particle, marked, spots))
     return words
 
 
@@ -133,10 +151,47 @@ def _marked_stress(part: str) -> int | None:
     return vowel_count(head) - 1 if head and head[-1].lower() in VOWELS else None
 
 
-def _model_stresses(words: list[str]) -> list[int | None]:
+@functools.cache
+def _lexicon() -> dict[str, str]:
+    """The shipped lexicon (empty while none is shipped), read once."""
+    return read_lexicon(LEXICON) if LEXICON.is_file() else {}
+
+
+def read_lexicon(path: Path) -> dict[str, str]:
+    """A lexicon file, each word's answer still unparsed (`_answer` reads it when the word is asked):
+    a line per word, 'word options' ('глаза 01': the model's 0, then 1), a final 'ё' where the model
+    reads the stressed е as ё, the word alone where the model gives it no stress; xz-compressed."""
+    lines = lzma.decompress(path.read_bytes()).decode("utf-8").split("\n")
+    return dict(line.partition(" ")[::2] for line in lines if line)
+
+
+def _answer(code: str) -> tuple[tuple[int, ...], bool]:
+    """A lexicon entry's options and ё: '01' -> ((0, 1), False), '1ё' -> ((1,), True)."""
+    return tuple(int(c) for c in code.rstrip("ё")), code.endswith("ё")
+
+
+def lexicon_entry(word: str, options: Sequence[int], yo: bool) -> str:
+    """The lexicon's line for a word and its answer (model_stresses' form); options are single digits."""
+    if any(not 0 <= i <= 9 for i in options):
+        raise ValueError(f"{word}: the lexicon holds stresses 0-9 only, not {tuple(options)}")
+    code = "".join(map(str, options)) + ("ё" if yo else "")
+    return f"{word} {code}" if code else word
+
+
+def looked_up(text: str) -> set[str]:
+    """The words (lower case, hyphenated ones split) of `text` that no rule settles: what the lexicon
+    holds or the model is asked."""
+    parts = (_plain(part) for match in _WORD_RE.finditer(text) for part in match.group().split("-"))
+    return {w for w in parts if _by_rule(w) == _ASK}
+
+
+def model_stresses(words: list[str]) -> list[tuple[tuple[int, ...], bool]]:
+    """silero-stress's answers for lower-case words of two or more vowels: their stress options
+    (the model's choice, a homograph's other stresses, then any other of ALTERNATIVE_MIN or more of
+    its probability) and whether it reads the stressed е as ё."""
     if not words:
         return []
-    accentor = _load_model()
+    model = _load_model()
     import torch
 
     # The accentor is a small model: one thread is 5x faster than two on a busy 2-core machine, so it
@@ -144,16 +199,31 @@ def _model_stresses(words: list[str]) -> list[int | None]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        out: list[int | None] = []
+        out = []
         for i in range(0, len(words), _BATCH):
-            chunk = words[i : i + _BATCH]
-            marked = accentor(" ".join(chunk)).split(" ")
-            if len(marked) != len(chunk):  # the accentor split a word differently: ask word by word
-                marked = [accentor(w) for w in chunk]
-            out.extend(_plus_stress(m) for m in marked)
-            _read_yo.update(w for w, m in zip(chunk, marked, strict=True) if "+ё" in m)
+            out += _model_chunk(model, words[i : i + _BATCH])
     finally:
         torch.set_num_threads(threads)
+    return out
+
+
+def _model_chunk(model: _Silero, chunk: list[str]) -> list[tuple[tuple[int, ...], bool]]:
+    accentor = model.accentor
+    marked = accentor(" ".join(chunk)).split(" ")
+    if len(marked) != len(chunk):  # the accentor split a word differently: ask word by word
+        marked = [accentor(w) for w in chunk]
+    # The probabilities behind its choice: silero-stress 1.5's (pinned) own method, which its
+    # public call thresholds away (over its first 10 vowels). Words in its exception list are sure.
+    probs = accentor._get_model_preds(chunk)[0].tolist()
+    out = []
+    for word, m, p in zip(chunk, marked, probs, strict=True):
+        first = _plus_stress(m)
+        options = [] if first is None else [first]
+        options += sorted({_plus_stress(v) for v in model.homographs.get(word, ())} - {None, first})
+        if word not in accentor.exceptions:
+            likely = sorted(range(min(vowel_count(word), len(p))), key=lambda i: -p[i])
+            options += [i for i in likely if p[i] >= ALTERNATIVE_MIN and i not in options]
+        out.append((tuple(options), "+ё" in m))
     return out
 
 
@@ -162,11 +232,19 @@ def _plus_stress(marked: str) -> int | None:
     return vowel_count(marked[: marked.index("+")]) if "+" in marked else None
 
 
-def _load_model():
-    """silero-stress's context-free accentor (and its homograph list), loaded once, on first use."""
-    global _accentor, _homographs, _load_seconds
+@dataclass(frozen=True)
+class _Silero:
+    """What scanning uses of silero-stress: its context-free accentor and its homograph list."""
+
+    accentor: Any  # silero's AccentorNgram: accentor("слова") -> "слов+а"
+    homographs: dict[str, list[str]]  # {'замок': ['з+амок', 'зам+ок']}
+
+
+def _load_model() -> _Silero:
+    """silero-stress, loaded once, on first use."""
+    global _model, _load_seconds
     with _model_lock:
-        if _accentor is None:
+        if _model is None:
             start = time.perf_counter()
             import torch
 
@@ -174,27 +252,19 @@ def _load_model():
             # put both back so that training or generation in the same process is not slowed.
             threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
             try:
-                from silero_stress import load_accentor
-
-                model = load_accentor("ru")
-                _homographs = _homograph_stresses(model.homosolver.homodict)
-                _accentor = model.accentor
+                _model = _read_silero()
             finally:
                 torch.set_num_threads(threads)
                 torch.set_grad_enabled(grad)
             _load_seconds = time.perf_counter() - start
-    return _accentor
+    return _model
 
 
-def _homograph_stresses(homodict: dict[str, list[str]]) -> dict[str, tuple[int, ...]]:
-    """silero's homographs, {'замок': ['з+амок', 'зам+ок']}, as stress indices; ё/е pairs that
-    differ in spelling only ("все"/"всё") keep one stress and are dropped."""
-    out = {}
-    for word, variants in homodict.items():
-        stress_set = {_plus_stress(v) for v in variants} - {None}
-        if len(stress_set) > 1:
-            out[word] = tuple(sorted(stress_set))
-    return out
+def _read_silero() -> _Silero:
+    from silero_stress import load_accentor
+
+    model = load_accentor("ru")
+    return _Silero(model.accentor, model.homosolver.homodict)
 
 
 def model_load_seconds() -> float | None:

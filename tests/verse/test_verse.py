@@ -221,7 +221,7 @@ def test_model_load_keeps_torch_threads_and_autograd():
         import torch
         torch.set_num_threads(2)
         from pushkin_lm.verse import model_load_seconds, word_stress
-        assert word_stress("дядя") == 0
+        assert word_stress("зюзюкала") is not None  # not in the lexicon: the model loads
         print(torch.get_num_threads(), torch.is_grad_enabled(), model_load_seconds() > 0)
         """
     )
