@@ -6,7 +6,7 @@ is stressed on its vowel. Every other word is looked up in `lexicon.txt.xz` besi
 a word the lexicon lacks goes to silero-stress's accentor (an n-gram model over ~4M word forms),
 whose answers the lexicon holds for the words the shipped models write (scripts/stress_lexicon.py
 writes it): the same stresses either way, but a stanza of known words scans without importing
-torch, and the model's load (torch's import and 2-3 s) is paid only for a new word.
+torch, and the model's load (torch's import and 0.5 s) is paid only for a new word.
 
 A word may take several stresses, all kept as options with the model's own choice first: a
 homograph's (silero's list: "замок", "стоит", "руки") and any other that the model gives at least
@@ -19,6 +19,7 @@ Results are cached per word, and a line's unseen words go to the model in one ba
 from __future__ import annotations
 
 import functools
+import importlib.util
 import lzma
 import re
 import threading
@@ -261,10 +262,39 @@ def _load_model() -> _Silero:
 
 
 def _read_silero() -> _Silero:
-    from silero_stress import load_accentor
+    """silero-stress's model file read as its load_accentor("ru") reads it, less two things for its
+    homograph solver, which scanning never runs: the ~1,500 phrase patterns it compiles (2 of the
+    2.7 s that load_accentor takes here) stay uncompiled until used, and its BERT's embeddings are
+    not dequantised. The accentor and the homograph list are the same objects either way."""
+    from torch.package import PackageImporter
 
-    model = load_accentor("ru")
+    spec = importlib.util.find_spec("silero_stress")  # found, not imported: its import sets 1 thread
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("silero-stress is not installed: pip install silero-stress==1.5")
+    importer = PackageImporter(Path(spec.submodule_search_locations[0]) / "data" / "accentor.pt")
+    unpickler = importer.Unpickler
+
+    def lazy_patterns(*args, **kwargs):
+        pickled = unpickler(*args, **kwargs)
+        find_class = pickled.find_class
+        pickled.find_class = lambda module, name: (
+            _Pattern if (module, name) == ("re", "_compile") else find_class(module, name)
+        )
+        return pickled
+
+    importer.Unpickler = lazy_patterns
+    model = importer.load_pickle("accentor_models", "accentor")
     return _Silero(model.accentor, model.homosolver.homodict)
+
+
+class _Pattern:
+    """A pickled regular expression compiled on first use."""
+
+    def __init__(self, pattern: str, flags: int) -> None:
+        self._args = (pattern, flags)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(re.compile(*self._args), name)
 
 
 def model_load_seconds() -> float | None:

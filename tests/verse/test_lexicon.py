@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pushkin_lm.verse import stress
 from pushkin_lm.verse.stress import (
     LEXICON,
     _answer,
@@ -118,3 +119,23 @@ def test_a_word_outside_the_lexicon_still_goes_to_the_model(lexicon):
         "print(word_stress('зюзюкала') is not None, model_load_seconds() > 0, 'torch' in sys.modules)"
     )
     assert _run(code) == "True True True"
+
+
+def test_model_load_reads_silero_as_its_own_loader_does():
+    # The faster load (phrase patterns left uncompiled) gives the same accentor and homographs.
+    import torch
+
+    threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
+    try:  # silero's import and load set one thread and no autograd for the whole process
+        from silero_stress import load_accentor
+
+        theirs = load_accentor("ru")
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_grad_enabled(grad)
+    ours = stress._load_model()
+    words = ["дядя", "глаза", "замок", "стоит", "облаково", "темной", "руки", "занемог"]
+    assert ours.homographs == theirs.homosolver.homodict
+    assert ours.accentor(" ".join(words)) == theirs.accentor(" ".join(words))
+    preds = zip(ours.accentor._get_model_preds(words), theirs.accentor._get_model_preds(words), strict=True)
+    assert all(torch.equal(a, b) for a, b in preds)
