@@ -3,7 +3,8 @@
 Every import of every package file counts, at module level and inside functions (Python runs both).
 The test fails on a cycle between modules, on an import of a folder in the same or a higher layer,
 on the library importing cli/, on matplotlib, gradio or huggingface_hub outside the modules that
-own them, and on torch.load or pickle anywhere. The planted-violation tests show that it can fail.
+own them, on torch.load or pickle anywhere, and on torch.package's unpickler outside
+verse/stress.py. The planted-violation tests show that it can fail.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ OWNERS = {
     "huggingface_hub": {"pushkin_lm.store.hub", "pushkin_lm.publish.card", "pushkin_lm.publish.pretrained"},
 }
 UNPICKLERS = {"pickle", "_pickle", "cPickle", "dill", "cloudpickle", "joblib", "shelve", "marshal"}
+# The one unpickler the package drives: torch.package's, in verse/stress.py, on the installed
+# silero-stress's own model file (as trusted as its code; never a user's file). Nowhere else.
+PACKAGE_IMPORTER = ("torch.package", "pushkin_lm.verse.stress")
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,11 @@ def ownership_violations(found: Iterator[Import]) -> list[str]:
             problems.append(f"{i.module}:{i.line} imports {top}, which only {sorted(OWNERS[top])} may")
         if top in UNPICKLERS:
             problems.append(f"{i.module}:{i.line} imports {top}: nothing in pushkin-lm unpickles")
+        target, owner = PACKAGE_IMPORTER
+        if (i.target == target or i.target.startswith(f"{target}.")) and i.module != owner:
+            problems.append(
+                f"{i.module}:{i.line} imports {target}, which only {owner} may (silero's own file)"
+            )
     return problems
 
 
@@ -225,6 +234,7 @@ def plant(root: Path, module: str, code: str) -> None:
         ("pushkin_lm.demo.engine", "import gradio", "imports gradio"),
         ("pushkin_lm.data.corpus", "from huggingface_hub import hf_hub_download", "imports huggingface_hub"),
         ("pushkin_lm.store.run", "import pickle", "unpickles"),
+        ("pushkin_lm.store.checkpoint", "from torch.package import PackageImporter", "imports torch.package"),
         ("pushkin_lm.store.checkpoint", "return torch.load('x', weights_only=True)", "calls torch.load"),
         ("pushkin_lm.store.checkpoint", "from torch import load", "imports torch.load"),
     ],
