@@ -42,6 +42,7 @@ class _Lane:
     typed: str = ""  # the ending's letters so far
     marks: int = 0
     score: float = 0.0
+    voiced: bool = False  # whether this line (not the partial it continues) has a vowel yet
 
     def allowed(self) -> frozenset[str] | None:
         """The characters this lane may take next; None: any."""
@@ -58,6 +59,7 @@ class _Lane:
             return False
         self.text += char
         self.syllables += vowel_count(char)
+        self.voiced = self.voiced or vowel_count(char) > 0
         if self.phase == "head":
             if self.syllables > self.limit:
                 return False
@@ -78,15 +80,19 @@ class _Lane:
 
 
 def _confine(logits: torch.Tensor, lanes: list[_Lane], rows: list[int], vocab: CharVocab) -> torch.Tensor:
-    """`logits` with each lane's disallowed characters at -inf (a copy where any lane is confined)."""
+    """`logits` with each lane's disallowed characters at -inf (a copy where any lane is confined).
+    A lane whose line has no vowel yet may not end it: the model's wish for a blank line (where a
+    stanza of its corpus would end) would otherwise drop every lane, round after round."""
     confined = [(row, lanes[n].allowed()) for row, n in enumerate(rows) if n >= 0]
     confined = [(row, chars) for row, chars in confined if chars is not None]
-    if not confined:
+    blank = [row for row, n in enumerate(rows) if n >= 0 and lanes[n].phase == "head" and not lanes[n].voiced]
+    if not confined and not blank:
         return logits
     mask = torch.zeros_like(logits, dtype=torch.bool)
     for row, chars in confined:
         mask[row] = True
         mask[row, vocab.encode("".join(sorted(chars)))] = False
+    mask[blank, vocab.encode("\n")] = True
     return logits.masked_fill(mask, float("-inf"))
 
 

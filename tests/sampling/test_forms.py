@@ -160,6 +160,19 @@ def test_lanes_with_endings_end_on_one_of_their_words_after_a_head_of_its_length
         assert score < 0  # the log-probability of the line as written, confinement or not
 
 
+def test_a_lane_writes_a_line_where_the_model_would_end_it_at_once(tiny_model):
+    """Where the model wants a blank line (a corpus stanza's end), every lane used to be dropped at
+    its first character, round after round, and the stanza failed; a line with no vowel yet may not
+    end, so each lane writes one."""
+    model, vocab = tiny_model
+    decoder = Decoder(model, int8=False)
+    logits = decoder.read(vocab.encode("луна мороз\n"))
+    logits = logits.clone()
+    logits[..., vocab.encode("\n")[0]] = 1e4  # the newline all but certain
+    lines = sample_lines(decoder, vocab, logits, SampleConfig(seed=0), torch.Generator().manual_seed(0))
+    assert len(lines) >= 16 and all(vowel_count(text) > 0 for text, _ in lines)
+
+
 def test_the_rhyme_pool_keeps_the_capital_of_a_name_not_of_a_line_start():
     pool = _Pool()
     pool.add(["Луна взошла, и спит Татьяна", "Луна сияет над рекой", "Одна луна, одна страна"])
