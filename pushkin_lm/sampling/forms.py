@@ -221,10 +221,15 @@ def _next_line(
     if in_meter:  # forty rounds without a rhyme: the meter, at least
         return in_meter[int(torch.randint(len(in_meter), (1,), generator=generator))]
     meter = slot.meter
+    name = f"{meter.name}{meter.feet}"
+    fix = (
+        "try another --seed"
+        if name == DEFAULT_METER
+        else f"choose another --meter, e.g. {DEFAULT_METER}, or a model trained on such verse"
+    )
     raise PushkinLMError(
-        f"none of {MAX_ROUNDS * LANES} lines this model wrote scans as {meter.name}{meter.feet} "
-        f"({max_syllables} syllables); choose another --meter, e.g. {DEFAULT_METER}, or a model "
-        "trained on such verse"
+        f"none of {MAX_ROUNDS * LANES} lines this model wrote scans as {name} "
+        f"({max_syllables} syllables); {fix}"
     )
 
 
