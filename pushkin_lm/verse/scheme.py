@@ -24,8 +24,9 @@ and a weak rhyme is kept only where nothing better claims its lines.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pushkin_lm.verse.meter import dominant, prosody
 from pushkin_lm.verse.rhyme import (
@@ -122,9 +123,14 @@ def _masculine(a: Tail, b: Tail) -> float:
 
 @dataclass(frozen=True)
 class _Lettering:
-    groups: tuple[tuple[int, ...], ...]  # the lines of each letter, letters in order of first line
-    of_line: tuple[int | None, ...]  # each line's group so far; None: alone
+    """A lettering of the lines so far, as a chain back to the first line (so that a step costs the
+    same however long the stanza): this line's group, and the groups still open to later lines."""
+
     score: float
+    group: int | None  # this line's group; None: alone
+    groups: int  # how many groups so far
+    open: tuple[tuple[int, tuple[int, ...]], ...]  # (group, its lines): groups a later line may join
+    before: _Lettering | None
 
 
 def line_closeness(a: Sequence[tuple[Tail, int]], b: Sequence[tuple[Tail, int]]) -> tuple[float, int, int]:
@@ -138,27 +144,41 @@ def line_closeness(a: Sequence[tuple[Tail, int]], b: Sequence[tuple[Tail, int]])
     return best[0], -best[1], -best[2]
 
 
-def best_groups(near: Sequence[Sequence[float]]) -> list[int | None]:
+Near = Sequence[dict[int, float]]  # near[i][j]: how close lines i and j sound, for j within RHYME_WINDOW
+
+
+def best_groups(near: Near) -> list[int | None]:
     """Each line's group in the best lettering of a stanza whose lines are `near[i][j]` close
-    (None: a line alone)."""
-    beam = [_Lettering((), (), 0.0)]
+    (None: a line alone). A letter stays open while all its lines are within RHYME_WINDOW of the
+    line at hand, so each step weighs a few groups, and a stanza of any length costs its length."""
+    beam = [_Lettering(0.0, None, 0, (), None)]
     for i in range(len(near)):
         grown = []
         for lettering in beam:
-            grown.append(_Lettering(lettering.groups, (*lettering.of_line, None), lettering.score))
-            for g, group in enumerate(lettering.groups):
-                if i - group[-1] > RHYME_WINDOW or min(near[i][j] for j in group) < PAIR_PRICE:
-                    continue
-                gain = max(near[i][j] for j in group) - PAIR_PRICE
-                groups = (*lettering.groups[:g], (*group, i), *lettering.groups[g + 1 :])
-                grown.append(_Lettering(groups, (*lettering.of_line, g), lettering.score + gain))
-            if any(near[i][j] >= PAIR_PRICE for j in range(i + 1, min(len(near), i + RHYME_WINDOW + 1))):
-                groups = (*lettering.groups, (i,))  # the first of a new letter, to be joined later
-                grown.append(_Lettering(groups, (*lettering.of_line, len(groups) - 1), lettering.score))
+            kept = tuple((g, lines) for g, lines in lettering.open if lines[0] >= i - RHYME_WINDOW)
+            grown.append(replace(lettering, group=None, open=kept, before=lettering))
+            for g, lines in kept:
+                if min(near[i].get(j, 0.0) for j in lines) >= PAIR_PRICE:
+                    joined = tuple((h, (*ls, i) if h == g else ls) for h, ls in kept)
+                    gain = max(near[i][j] for j in lines) - PAIR_PRICE
+                    grown.append(_Lettering(lettering.score + gain, g, lettering.groups, joined, lettering))
+            if any(near[i].get(j, 0.0) >= PAIR_PRICE for j in range(i + 1, i + RHYME_WINDOW + 1)):
+                new = lettering.groups  # the first of a new letter, to be joined later
+                grown.append(_Lettering(lettering.score, new, new + 1, (*kept, (new, (i,))), lettering))
         beam = sorted(grown, key=lambda x: -x.score)[:BEAM]
-    best = max(beam, key=lambda x: x.score)
-    sizes = {g: len(group) for g, group in enumerate(best.groups)}
-    return [g if g is not None and sizes[g] > 1 else None for g in best.of_line]
+    return _groups_of(max(beam, key=lambda x: x.score))
+
+
+def _groups_of(lettering: _Lettering) -> list[int | None]:
+    """Each line's group along the chain, None for a group of one line."""
+    chain: list[int | None] = []
+    step: _Lettering | None = lettering
+    while step is not None and step.before is not None:
+        chain.append(step.group)
+        step = step.before
+    chain.reverse()
+    sizes = Counter(chain)
+    return [g if g is not None and sizes[g] > 1 else None for g in chain]
 
 
 def rhyme_letters(lines: Sequence[str]) -> list[str | None]:
@@ -177,15 +197,16 @@ def rhymed(lines: Sequence[str]) -> list[tuple[str | None, int | None]]:
     lines_prosody = [prosody(line) for line in lines]
     meter, feet = dominant(lines_prosody)
     tails = [rhyme_tails(p, meter, feet) for p in lines_prosody]
-    pairs = [[line_closeness(a, b) for b in tails] for a in tails]
-    groups = best_groups([[near for near, _, _ in row] for row in pairs])
+    near_lines = lambda i: range(max(0, i - RHYME_WINDOW), min(len(tails), i + RHYME_WINDOW + 1))  # noqa: E731
+    pairs = [{j: line_closeness(a, tails[j]) for j in near_lines(i) if j != i} for i, a in enumerate(tails)]
+    groups = best_groups([{j: near for j, (near, _, _) in row.items()} for row in pairs])
     names: dict[int, int] = {}
     out: list[tuple[str | None, int | None]] = []
     for i, g in enumerate(groups):
         if g is None:
             out.append((None, None))
             continue
-        partner = max((j for j, h in enumerate(groups) if h == g and j != i), key=lambda j: pairs[i][j][0])
+        partner = max((j for j in pairs[i] if groups[j] == g), key=lambda j: pairs[i][j][0])
         tail, tier = tails[i][pairs[i][partner][1]]
         letter = chr(ord("A") + names.setdefault(g, len(names)) % 26)
         out.append((letter.lower() if tail.masculine else letter, None if tier == READ else tail.last))

@@ -5,7 +5,7 @@ import pytest
 from pushkin_lm.verse import rhyme_key, rhyme_scheme, rhymes, scan_stanza
 from pushkin_lm.verse.meter import prosody
 from pushkin_lm.verse.rhyme import ANY_VOWEL, READ, rhyme_tail, rhyme_tails
-from pushkin_lm.verse.scheme import PAIR_PRICE, closeness, line_closeness
+from pushkin_lm.verse.scheme import PAIR_PRICE, best_groups, closeness, line_closeness
 
 
 def near(a: str, b: str) -> float:
@@ -75,3 +75,13 @@ def test_a_rhyme_settles_the_stress_the_model_reads_wrong() -> None:
     assert alone.stressed == "Оди\u0301н шле\u0301пок" and alone.ending == "feminine"  # as the model reads it
     assert lines[2].stressed == "Оди\u0301н шлепо\u0301к" and lines[2].ending == "masculine"
     assert [line.rhyme for line in lines] == ["a", "b", "a", "b"]
+
+
+def test_a_stanza_of_any_length_is_lettered_in_one_pass() -> None:
+    # 5,000 lines of AbAb quatrains with no blank line between them: letters stay open only within
+    # the rhyme window, so this costs its length, not its square
+    n = 5_000
+    window = lambda i: range(max(0, i - 8), min(n, i + 9))  # noqa: E731
+    near = [{j: float(abs(i - j) == 2 and i // 4 == j // 4) for j in window(i)} for i in range(n)]
+    groups = best_groups(near)
+    assert groups[:8] == [0, 1, 0, 1, 2, 3, 2, 3] and len(set(groups)) == n // 2
