@@ -38,6 +38,7 @@ from pushkin_lm.sampling.lines import LANES, Endings, sample_lines
 from pushkin_lm.sampling.sample import check_prompt, start_context
 from pushkin_lm.verse import fits_meter, prefetch, rhyme_key, rhymes, vowel_count, word_stress
 from pushkin_lm.verse.forms import DEFAULT_METER, LineMeter, parse_meter, stanza_scheme
+from pushkin_lm.verse.meter import ENCLITICS
 from pushkin_lm.verse.rhyme import RHYME_WINDOW  # how far verse.rhyme looks for partners
 
 MIN_SEEN = 2  # a word the model wrote once may be a slip; twice, it is more likely a word
@@ -49,6 +50,8 @@ WEAK_ENDS = frozenset(
     "и а но да не ни в во на за под подо над с со к ко о об обо от по из у до для без при про или иль "
     "чтоб чтобы".split()
 )
+# Nor an enclitic: it leans on the word before, which then carries the rhyme ("мольбы / ... бы").
+NO_RHYME = WEAK_ENDS | ENCLITICS
 
 
 def generate_form(
@@ -188,7 +191,7 @@ class _Pool:
         found = _WORD.findall(line)
         words = self.by_key.get(rhyme_key(line), {})
         last = found[-1].lower() if found else ""
-        chosen = [w for w in words if w != last and w not in WEAK_ENDS and self.count[w] >= seen]
+        chosen = [w for w in words if w != last and w not in NO_RHYME and self.count[w] >= seen]
         return [w.capitalize() if w in self.names else w for w in chosen]
 
 

@@ -180,6 +180,14 @@ def test_the_rhyme_pool_keeps_the_capital_of_a_name_not_of_a_line_start():
     assert pool.rhymes_for("Она") == ["луна", "одна", "страна"]
 
 
+def test_the_rhyme_pool_offers_no_word_that_cannot_carry_a_rhyme():
+    pool = _Pool()
+    pool.add(["Когда бы мне мольбы", "Ушли бы мы на бы", "Не вы ли и гробы"])
+    # "бы" leans on the word before, which then carries the rhyme; "и", "на" end no line
+    assert pool.rhymes_for("Забыты бурны и мольбы") == ["гробы"]
+    assert pool.rhymes_for("Стоят они одни") == [] and pool.rhymes_for("Она") == []
+
+
 # ------------------------------------------------------------------ flags
 
 
