@@ -40,6 +40,7 @@ from pushkin_lm.verse import fits_meter, prefetch, rhyme_key, rhymes, vowel_coun
 from pushkin_lm.verse.forms import DEFAULT_METER, LineMeter, parse_meter, stanza_scheme
 from pushkin_lm.verse.meter import ENCLITICS
 from pushkin_lm.verse.rhyme import RHYME_WINDOW  # how far verse.rhyme looks for partners
+from pushkin_lm.verse.scheme import sound_near
 
 MIN_SEEN = 2  # a word the model wrote once may be a slip; twice, it is more likely a word
 ANSWERABLE_ROUNDS = 6  # rounds spent looking for a line whose rhyme the pool can answer
@@ -133,7 +134,7 @@ class _Slot:
         return self.before[earlier[-1]] if earlier else None
 
     def accepts(self, line: str) -> bool:
-        """In the meter, with the scheme's ending, rhyming with its partner and with no other line."""
+        """In the meter, with the scheme's ending, rhyming with its partner and near no other line."""
         words = _WORD.findall(line)
         if not self.in_meter(line) or words[-1].lower() in WEAK_ENDS:
             return False
@@ -142,7 +143,8 @@ class _Slot:
             return False
         letter = self.scheme[self.index]
         others = range(max(0, self.index - RHYME_WINDOW), self.index)
-        return not any(self.scheme[j] != letter and rhymes(self.before[j], line) for j in others)
+        # nor near another letter's line, as `scan` would hear it (an inexact rhyme joins letters)
+        return not any(self.scheme[j] != letter and sound_near(self.before[j], line) for j in others)
 
     @property
     def opens_rhyme(self) -> bool:

@@ -113,6 +113,8 @@ def _masculine(a: Tail, b: Tail) -> float:
         return VOICING_DIFFERS if _plain(a.onset) == _plain(b.onset) else UNSUPPORTED  # носки / мозги
     if not coda_a or not coda_b:  # truncated: the open one's support before the closed one's vowel
         closed, open_ = (a, b) if coda_a else (b, a)
+        if not open_.open:  # closed by a й that is not heard: реко́й is no truncated знако́м
+            return 0.0
         return TRUNCATED if len(closed.sound) == 2 and open_.onset == closed.onset != "" else 0.0
     if _plain(coda_a) == _plain(coda_b):
         return VOICING_DIFFERS
@@ -211,6 +213,13 @@ def rhymed(lines: Sequence[str]) -> list[tuple[str | None, int | None]]:
         letter = chr(ord("A") + names.setdefault(g, len(names)) % 26)
         out.append((letter.lower() if tail.masculine else letter, None if tier == READ else tail.last))
     return out
+
+
+def sound_near(line_a: str, line_b: str) -> bool:
+    """Whether two lines' endings are near enough to share a letter in a scheme (`closeness`,
+    their rhyme words read at their other stresses too): what a line that must not rhyme avoids."""
+    near, _, _ = line_closeness(rhyme_tails(prosody(line_a)), rhyme_tails(prosody(line_b)))
+    return near >= PAIR_PRICE
 
 
 def rhyme_scheme(lines: Sequence[str]) -> str:

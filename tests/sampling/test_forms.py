@@ -180,6 +180,19 @@ def test_the_rhyme_pool_keeps_the_capital_of_a_name_not_of_a_line_start():
     assert pool.rhymes_for("Она") == ["луна", "одна", "страна"]
 
 
+def test_a_line_near_another_letter_s_line_is_refused():
+    from pushkin_lm.sampling.forms import _Slot
+    from pushkin_lm.verse import rhymes
+    from pushkin_lm.verse.forms import parse_meter
+
+    # the first b of aabb may not sound near the a lines: scan would letter an inexact rhyme with
+    # them (балкон / знаком, nasal for nasal), and the stanza would read as another scheme
+    slot = _Slot("aabb", 2, parse_meter("iamb4"), ["Стоит над лесом тихий дом,", "Он мне давно уже знаком."])
+    assert slot.accepts("И ветер мчится над рекой")
+    assert not rhymes(slot.before[1], "Я вижу старый тот балкон")  # no exact rhyme: that was all
+    assert not slot.accepts("Я вижу старый тот балкон")
+
+
 def test_the_rhyme_pool_offers_no_word_that_cannot_carry_a_rhyme():
     pool = _Pool()
     pool.add(["Когда бы мне мольбы", "Ушли бы мы на бы", "Не вы ли и гробы"])
