@@ -6,14 +6,18 @@ writes; poets from Pushkin to Blok also rhyme inexactly, and a reader hears thos
 ending (masculine, feminine, dactylic) always alike:
 
 * feminine and dactylic: the same consonants after the stress with other unstressed vowels
-  ("прекрасный / ясно", assonance of the ending) or a consonant voiced in one and not in the other
-  ("леса / железо"); one consonant added at the end ("картинах / палантина", "поцелован / слова");
-  the last consonant another ("Зарубин / рубит"); one consonant left out ("безмолвны / волны");
-* masculine, closed: a consonant added at the end ("одежд / мятеж"), the final one voiced otherwise
-  or a nasal for a nasal ("знаком / балкон");
+  ("прекрасный / ясно", assonance of the ending) or a consonant voiced, or soft, in one and not in
+  the other ("грозы / косы"); one consonant added at the end ("картинах / палантина"); the last
+  consonant another ("Зарубин / рубит"); one consonant left out ("безмолвны / волны");
+* masculine, closed: the final consonant voiced or soft otherwise, a consonant added at the end
+  ("одежд / мятеж"), one left out, or a nasal for a nasal ("знаком / балкон");
 * masculine, open against closed, the truncated rhyme: the open one's supporting consonant before the
-  vowel in the closed one ("бегу / гул", "свеча / молчат"); open against open without that support
-  ("вода / луна") is the weakest that counts.
+  vowel in the closed one ("бегу / гул", "свеча / молчат"); against one closed by a й that is not
+  heard ("стихи / стихий"); open against open without that support ("вода / луна"), the weakest;
+* the same end word twice: a refrain, which a reader hears return (the generator never writes one).
+
+`rhyme.rhyme_tails` also reads a line's rhyme word at its other stresses, at a price
+(`READING_PRICES`), so that a rhyme can settle a stress the meter left open or the model got wrong.
 
 The scheme is then chosen for the whole stanza at once, not pair by pair: every way of lettering
 the lines is scored by the closeness of the lines that share a letter, less a price per pair
