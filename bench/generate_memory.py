@@ -24,15 +24,24 @@ GENERATE = Path(__file__).resolve().parents[1] / "code" / "generate.py"
 PROMPT_LINE = "Мой дядя самых честных правил,\n"
 
 
+def peak_rss(command: list[str], expect: int = 0) -> tuple[float, float]:
+    """Peak RSS (MiB) and wall seconds of one process running `command`, which must exit with
+    status `expect` (bench/peak_memory.py measures refusals too); its output is discarded."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a long stderr cannot block the child
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own peak, not the largest so far
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != expect:
+            errors.seek(0)
+            last = errors.read().decode(errors="replace").strip().splitlines()[-1:]
+            raise SystemExit(f"{' '.join(command)[:200]} exited with status {process.returncode}: {last}")
+    return usage.ru_maxrss / 1024, time.perf_counter() - start
+
+
 def peak_rss_mib(args: list[str]) -> tuple[float, float]:
     """Peak RSS (MiB) and wall seconds of one `code/generate.py` process run with `args`."""
-    start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, str(GENERATE), *args], stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)  # this child's own peak, not the largest so far
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise SystemExit(f"generate.py {' '.join(args)} failed with exit status {process.returncode}")
-    return usage.ru_maxrss / 1024, time.perf_counter() - start
+    return peak_rss([sys.executable, str(GENERATE), *args])
 
 
 def measure(kind: str, length: int, checkpoint: str | None, workdir: Path) -> dict:

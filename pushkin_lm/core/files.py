@@ -32,6 +32,24 @@ PARTIAL_MARK = ".pushkin-lm-partial"
 NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
 
+def in_the_way(path: str | Path) -> str | None:
+    """Why `path` can be neither found nor made, where something above it is not a folder: "notes.txt
+    is a file, not a folder" for notes.txt/run/best (the system says only "File exists" or "Not a
+    directory", naming neither)."""
+    for above in Path(path).parents:
+        if above.exists():
+            if above.is_dir():
+                return None
+            return f"{above} is a file, not a folder" if above.is_file() else f"{above} is not a folder"
+    return None
+
+
+def why_absent(path: str | Path) -> str:
+    """Why nothing is at `path`, for a message: "does not exist", or what is in the way of it."""
+    blocked = in_the_way(path)
+    return f"cannot be there: {blocked}" if blocked else "does not exist"
+
+
 def read_bytes_bounded(path: str | Path, limit: int, what: str = "file") -> bytes:
     """At most `limit` bytes of `path` (a file, or a pipe such as /dev/stdin); more is an error."""
     path = Path(path)
@@ -39,7 +57,9 @@ def read_bytes_bounded(path: str | Path, limit: int, what: str = "file") -> byte
         with open(path, "rb") as f:
             raw = f.read(limit + 1)
     except OSError as err:
-        raise PushkinLMError(f"cannot read {path}: {err.strerror}; check the path") from None
+        raise PushkinLMError(
+            f"cannot read {path}: {in_the_way(path) or err.strerror}; check the path"
+        ) from None
     if len(raw) > limit:
         raise PushkinLMError(
             f"{path} is larger than {limit // 2**20} MiB, the most pushkin-lm reads as a {what}; "

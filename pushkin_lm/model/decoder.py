@@ -25,7 +25,7 @@ differ slightly from a single-lane run's; in float32 they agree.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -110,12 +110,15 @@ class Decoder:
         self.start(model.initial_state(1))
 
     @torch.inference_mode()
-    def read(self, ids: list[int]) -> Tensor:
+    def read(self, ids: Sequence[int] | Tensor) -> Tensor:
         """Start afresh and read `ids` (in chunks, carrying the state on, so that a text of any
-        length takes the memory of one chunk); returns the logits (vocab,) after the last one."""
+        length takes the memory of one chunk); returns the logits (vocab,) after the last one.
+        `ids` may be a compact tensor (`CharVocab.tensor`): a 16 MiB prompt is then 8 MB, not a
+        list of 64."""
         state = None
         for start in range(0, len(ids), PROMPT_CHUNK):
-            logits, state = self.model(torch.tensor([ids[start : start + PROMPT_CHUNK]]), state)
+            chunk = torch.as_tensor(ids[start : start + PROMPT_CHUNK], dtype=torch.long).unsqueeze(0)
+            logits, state = self.model(chunk, state)
         self.start(state)
         return logits[0, -1]
 

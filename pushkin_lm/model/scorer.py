@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from pushkin_lm.core.vocab import CharVocab
+from pushkin_lm.core.errors import PushkinLMError
+from pushkin_lm.core.vocab import UNKNOWN, CharVocab
 from pushkin_lm.model.network import Network
 
 IGNORE = -100  # the target of padding positions
@@ -65,24 +66,30 @@ def predictions(
     num_targets = len(ids) - 1
     streams = max(1, min(max_streams, num_targets // min_stream))
     length = math.ceil(num_targets / streams)
-    inputs = torch.zeros(streams * length, dtype=torch.long)
-    targets = torch.full((streams * length,), IGNORE, dtype=torch.long)
-    inputs[:num_targets], targets[:num_targets] = ids[:-1], ids[1:]
     device = next(model.parameters()).device
-    inputs, targets = inputs.view(streams, length).to(device), targets.view(streams, length).to(device)
-
     was_training = model.training
     model.eval()
     state = None
     try:
         with torch.set_grad_enabled(grad):
             for start in range(0, length, chunk_size):
-                window = slice(start, start + chunk_size)
-                logits, state = model(inputs[:, window], state)
+                inputs, targets = _chunk(ids, streams, length, start, min(chunk_size, length - start))
+                logits, state = model(inputs.to(device), state)
                 state = state.detach()
-                yield logits.float(), targets[:, window]
+                yield logits.float(), targets.to(device)
     finally:
         model.train(was_training)
+
+
+def _chunk(ids: torch.Tensor, streams: int, length: int, start: int, size: int) -> tuple[torch.Tensor, ...]:
+    """Inputs and targets (streams, size) of one chunk: stream s reads `ids[s * length + start:]`;
+    past the text's end the input is 0 and the target IGNORE. Cut from `ids` as they are (a
+    whole text's are one byte a character), so memory holds one chunk in int64, never the text."""
+    at = torch.arange(streams).unsqueeze(1) * length + torch.arange(start, start + size)
+    inside = at < len(ids) - 1
+    at = at.clamp(max=len(ids) - 2)
+    inputs = ids[at].long().masked_fill(~inside, 0)
+    return inputs, ids[at + 1].long().masked_fill(~inside, IGNORE)
 
 
 def char_losses(model: Network, ids: torch.Tensor, temperature: float = 1.0, **kwargs) -> torch.Tensor:
@@ -135,6 +142,14 @@ def fit_temperature(model: Network, ids: torch.Tensor, **kwargs) -> float:
 
 def score_text(model: Network, vocab: CharVocab, text: str, temperature: float = 1.0) -> Score:
     """The model's score on `text`; unseen characters are scored as the unknown id."""
-    ids = torch.tensor(vocab.encode(text), dtype=torch.long)
-    unknown = sum(1 for c in text[1:] if c not in vocab)
+    ids = vocab.tensor(text)  # one or two bytes a character: a 256 MiB text is not 2 GB of int64
+    # Id 0 is every unknown character, and also the unknown slot's own character where the text has it.
+    unknown = int((ids[1:] == 0).sum()) - text.count(UNKNOWN, 1)
+    if unknown and unknown == len(text) - 1:  # read as one id over and over: a score of nothing
+        shown = ", ".join(repr(c) for c in vocab.unknown_chars(text[1:1001])[:5])
+        raise PushkinLMError(
+            f"every character of the text is outside the model's vocabulary ({shown}), so it would be "
+            "scored as the unknown character repeated, which measures nothing; score a text in the "
+            "characters the model was trained on"
+        )
     return Score(score_ids(model, ids, temperature), chars=len(text) - 1, unknown_chars=unknown)

@@ -19,17 +19,24 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from pushkin_lm.core.errors import PushkinLMError
+from pushkin_lm.core.files import in_the_way
 from pushkin_lm.core.vocab import CharVocab
 from pushkin_lm.model.network import CausalSelfAttention, Network, window_mask
 from pushkin_lm.publish.runlog import read_log
 
 FONT = "DejaVu Sans"  # matplotlib's bundled font: Latin, Cyrillic and the symbols used below
 VISIBLE = {" ": "\u2423", "\n": "\u21b5", "\t": "\u21e5"}  # ␣ ↵ ⇥
+DPI = 100
+# Agg draws a figure into one RGBA buffer of 4 bytes a pixel before it compresses it: a heat-map of
+# 4,000 characters would be 6.4 billion pixels (std::bad_alloc). 40 million (160 MB) hold the shipped
+# model's whole window, its 4 heads over 256 characters (30 million), at a legible 0.1 inch a character.
+MAX_PICTURE_PIXELS = 40_000_000
 
 
 # ---------------------------------------------------------------------------- training curves
@@ -159,8 +166,10 @@ def _save(fig, out_png: Path) -> Path:
     out_png = Path(out_png)
     if out_png.exists() and not out_png.is_file():  # a folder, a named pipe (opening it would wait), a device
         raise PushkinLMError(f"cannot write {out_png}: it is not a file; choose another path")
+    if blocked := in_the_way(out_png):
+        raise PushkinLMError(f"cannot write {out_png}: {blocked}; choose another path")
     picture = io.BytesIO()
-    fig.savefig(picture, format="png", dpi=100)  # a PNG from a bare Figure is drawn by Agg
+    fig.savefig(picture, format="png", dpi=DPI)  # a PNG from a bare Figure is drawn by Agg
     tmp = None
     try:
         out_png.parent.mkdir(parents=True, exist_ok=True)
@@ -229,8 +238,20 @@ def _check_attention_text(model: Network, vocab: CharVocab, text: str) -> None:
         raise PushkinLMError("the text is empty; give a line of verse")
     if len(text) > model.cfg.attn_window:
         raise PushkinLMError(
-            f"the text has {len(text)} characters but the attention window is {model.cfg.attn_window}; "
-            f"give at most {model.cfg.attn_window} characters"
+            f"the text has {len(text):,} characters but the attention window is {model.cfg.attn_window:,}; "
+            f"give --text of at most {model.cfg.attn_window:,} characters"
+        )
+    longest = longest_attention_text(model.cfg.num_heads, model.cfg.attn_window)
+    if longest == 0:
+        raise PushkinLMError(
+            f"this model has {model.cfg.num_heads:,} attention heads, more than one picture of "
+            f"{MAX_PICTURE_PIXELS // 10**6} million pixels can show; use a checkpoint with fewer heads"
+        )
+    if len(text) > longest:  # before the network reads it: its weights alone are heads x length^2
+        raise PushkinLMError(
+            f"the text has {len(text):,} characters, but a picture of this model's {model.cfg.num_heads} "
+            f"heads holds at most {longest:,} (about {MAX_PICTURE_PIXELS // 10**6} million pixels); "
+            f"give --text of at most {longest:,} characters"
         )
     unknown = vocab.unknown_chars(text)
     if unknown:
@@ -268,28 +289,56 @@ def plot_attention(model: Network, vocab: CharVocab, text: str, out_png: Path) -
     weights = attention_weights(model, vocab, text).numpy()
     num_heads, length = weights.shape[0], len(text)
     weights[:, torch.ones(length, length).triu(1).bool().numpy()] = float("nan")  # the future
-    cols = math.ceil(math.sqrt(num_heads))
-    rows = math.ceil(num_heads / cols)
-    cell = max(0.1, min(0.22, 14 / length))  # inches a character: labels stay legible when zoomed in
-    panel, font_size = max(4.0, cell * length + 1.5), min(10.0, cell * 72 * 0.65)
+    layout = _attention_layout(num_heads, length)
     with _figure_context() as Figure:
         from matplotlib import colormaps
 
         has_glyph = _glyph_checker()
         labels = [_display_char(c, has_glyph) for c in text]
-        fig = Figure(figsize=(cols * panel + 1.2, rows * panel + 0.8), layout="constrained")
-        axes = fig.subplots(rows, cols, squeeze=False)
+        fig = Figure(figsize=layout.size, layout="constrained")
+        axes = fig.subplots(layout.rows, layout.cols, squeeze=False)
         cmap = colormaps["magma"].with_extremes(bad="#eeeeee")  # grey: the future, which no query sees
         for head, ax in enumerate(axes.flat):
             if head >= num_heads:
                 ax.axis("off")
                 continue
             image = ax.imshow(weights[head], cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
-            _label_axes(ax, labels, font_size)
+            _label_axes(ax, labels, layout.font_size)
             ax.set_title(f"head {head + 1}")
         fig.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
         fig.suptitle(f"attention over \u201c{_shorten(text, has_glyph)}\u201d ({length} characters)")
         return _save(fig, out_png)
+
+
+class _Layout(NamedTuple):
+    rows: int
+    cols: int
+    size: tuple[float, float]  # the figure's, in inches
+    font_size: float
+
+
+def _attention_layout(num_heads: int, length: int) -> _Layout:
+    """The heat-maps' grid, figure size and label size for `num_heads` heads over `length` characters."""
+    cols = math.ceil(math.sqrt(num_heads))
+    rows = math.ceil(num_heads / cols)
+    cell = max(0.1, min(0.22, 14 / length))  # inches a character: labels stay legible when zoomed in
+    panel = max(4.0, cell * length + 1.5)
+    return _Layout(rows, cols, (cols * panel + 1.2, rows * panel + 0.8), min(10.0, cell * 72 * 0.65))
+
+
+def longest_attention_text(num_heads: int, attn_window: int) -> int:
+    """The most characters `plot_attention` draws for a model of `num_heads` heads: its attention
+    window, or fewer where the picture would pass MAX_PICTURE_PIXELS (0: not even one fits)."""
+
+    def fits(length: int) -> bool:
+        width, height = _attention_layout(num_heads, length).size
+        return width * height * DPI**2 <= MAX_PICTURE_PIXELS
+
+    low, high = 0, attn_window  # the picture grows with the length: fits(low), and the answer <= high
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    return low
 
 
 def _label_axes(ax, labels: list[str], font_size: float) -> None:

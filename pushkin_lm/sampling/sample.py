@@ -89,7 +89,7 @@ def generate(
     check_prompt(vocab, prompt)
     generator = torch.Generator()
     generator.manual_seed(settings.seed if settings.seed is not None else torch.seed())
-    logits = decoder.read(vocab.encode(start_context(vocab) + prompt))
+    logits = decoder.read(torch.cat([vocab.tensor(start_context(vocab)), vocab.tensor(prompt)]))
     for _ in range(settings.max_tokens):
         logits[0] = float("-inf")  # never emit the unknown-character slot
         next_id = sample_next(logits, settings, generator)

@@ -51,6 +51,8 @@ def bench_runs(checkpoint: Path, data: Path, scratch: Path) -> dict[str, list[st
         + ["--json", "--", "--batch_size", "4", "--block_size", "16"],
         # The shipped model (the default): its vocabulary has every letter of the Onegin prompt line.
         "generate_memory": ["generate_memory", "--lengths", "20", "--prompt_lengths", "600", "--json"],
+        # Every command at a ten-thousandth of its largest input; the shipped model draws the picture.
+        "peak_memory": ["peak_memory", "--scale", "0.0001", "--json"],
         "generate_speed": ["generate_speed", *on_verse, "--chars", "30", "--window", "16"]
         + ["--score_chars", "150"],
         "loss_by_word": ["loss_by_word", *on_verse],
@@ -186,6 +188,18 @@ def test_generate_memory(runs: Runs) -> None:
     assert [(row["case"], row["chars"]) for row in rows] == [("new chars", 20), ("prompt chars", 600)]
     for row in rows:
         assert 50 < row["peak_rss_mib"] < 4000 and row["seconds"] > 0
+
+
+def test_peak_memory(runs: Runs) -> None:
+    rows = runs.json("peak_memory")
+    assert [row["command"] for row in rows] == ["attention"] * 2 + ["generate"] * 2 + ["evaluate"] * 2 + [
+        "train"
+    ] * 2 + ["scan"] * 3 + ["plot"] * 2
+    refused = [(row["command"], row["input"]) for row in rows if row["refused"]]
+    assert refused == [("attention", "--text of 4,000, window 4,096")]
+    assert rows[0]["input"] == "--text of 256 characters"  # the shipped model's whole window is drawn
+    for row in rows:
+        assert 20 < row["peak_rss_mib"] < 4000 and row["seconds"] > 0, row
 
 
 def test_generate_speed(runs: Runs, trained_dir: Path, verse_path: Path) -> None:

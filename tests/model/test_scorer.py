@@ -28,6 +28,24 @@ def test_parallel_streams_lose_only_a_little_context(tiny_model, verse):
     assert math.isclose(one, many, rel_tol=0.02)
 
 
+def test_streams_of_compact_ids_score_as_each_stream_read_alone(tiny_model, verse):
+    """A text's ids stay one byte a character (evaluate reads 256 MiB); each chunk is cut from them,
+    and stream s is exactly its own slice read from the start, padding included."""
+    model, vocab = tiny_model
+    ids = vocab.tensor(verse[:1003])
+    assert ids.dtype == torch.uint8
+    targets = len(ids) - 1
+    length = math.ceil(targets / 3)
+    alone = sum(
+        score_ids(model, ids[s * length : min((s + 1) * length, targets) + 1])
+        * min(length, targets - s * length)
+        for s in range(3)
+    )
+    together = score_ids(model, ids, min_stream=300, chunk_size=64)  # 3 streams, the last one padded
+    assert math.isclose(together, alone / targets, rel_tol=1e-5)
+    assert math.isclose(together, score_ids(model, ids.long(), min_stream=300, chunk_size=64), rel_tol=1e-6)
+
+
 def test_score_text_counts_characters_and_unknowns(tiny_model):
     model, vocab = tiny_model
     score = score_text(model, vocab, "луна QQ луна")

@@ -206,8 +206,15 @@ def test_attention_refuses_bad_texts_and_models(tiny_model, tmp_path):
     out = tmp_path / "attn.png"
     with pytest.raises(PushkinLMError, match=r"does not know: 'Q', '!'; replace them"):
         plot_attention(model, vocab, "мороQз!", out)
-    with pytest.raises(PushkinLMError, match=r"13 characters but the attention window is 12; give at most 1"):
+    with pytest.raises(
+        PushkinLMError, match=r"13 characters but the attention window is 12; give --text of at most 12"
+    ):
         plot_attention(model, vocab, "луна " * 2 + "мор", out)
+    wide = Network(ModelConfig(vocab_size=len(vocab), **{**TINY_MODEL, "attn_window": 5000}))
+    with pytest.raises(
+        PushkinLMError, match=r"model's 2 heads holds at most 425 .*; give --text of at most 425"
+    ):
+        plot_attention(wide, vocab, "луна " * 800, out)  # refused before the network reads it
     with pytest.raises(PushkinLMError, match="empty"):
         plot_attention(model, vocab, "", out)
     plain = Network(ModelConfig(vocab_size=len(vocab), **{**TINY_MODEL, "attention": False}))
