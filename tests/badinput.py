@@ -2,7 +2,7 @@
 
 A case is (command, argument list, what to do to the workspace first, phrase the error must
 contain). In arguments, CK is a copy of a trained checkpoint, RUN a copy of a training run's folder,
-W the workspace (the `workspace` fixture of conftest.py).
+W the workspace (the `workspace` fixture of conftest.py); W/ in the phrase is the workspace too.
 """
 
 import json
@@ -15,7 +15,10 @@ from pushkin_lm.cli.main import evaluate_main, generate_main, main, train_main
 
 MAINS = {"generate": generate_main, "evaluate": evaluate_main, "train": train_main}
 # The commands that exist only as `pushkin-lm COMMAND`.
-MAINS |= {name: lambda argv, name=name: main([name, *argv]) for name in ("attention", "plot", "push")}
+MAINS |= {
+    name: lambda argv, name=name: main([name, *argv])
+    for name in ("attention", "plot", "push", "scan", "demo")
+}
 
 
 def edit_config(ck: Path, edit) -> None:
@@ -68,6 +71,6 @@ def check_case(case: tuple, workspace: Path, capsys) -> None:
     err = captured.err
     assert code == 2, err
     assert err.count("\n") == 1 and "Traceback" not in err, err
-    assert phrase in err, err
+    assert phrase.replace("W/", f"{workspace}/") in err, err
     assert snapshot(workspace) == before  # nothing saved was touched, nothing half-written was left
     assert captured.out == ""

@@ -17,7 +17,7 @@ DESCRIPTION = "Write verse with a trained model, streaming it to stdout as it is
 
 def flags(p: argparse.ArgumentParser) -> None:
     checkpoint_flag(p)
-    add_flag(p, "prompt", default="", help="text to continue (printed first)")
+    add_flag(p, "prompt", default="", may_be_empty=True, help="text to continue (printed first)")
     add_flag(p, "prompt_file", help="read the prompt from this UTF-8 file (or /dev/stdin)")
     add_flags(p, SampleConfig)
     add_flag(

@@ -17,7 +17,7 @@ from types import ModuleType
 
 from pushkin_lm.cli import attention, demo, evaluate, generate, plot, push, scan, train
 from pushkin_lm.core.errors import PushkinLMError, TrainingInterrupted
-from pushkin_lm.core.settings import YesNo
+from pushkin_lm.core.settings import YesNo, empty_flag, not_utf8
 from pushkin_lm.core.version import VERSION
 
 COMMANDS: dict[str, ModuleType] = {
@@ -41,6 +41,22 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        """argparse's, and then each text value checked: an empty one refused (`empty_flag`:
+        `--checkpoint ''` would mean the current folder, `--png ''` the default picture, `--resume ''`
+        a new run), one that is not UTF-8 too (`not_utf8`). Each parser checks its own flags, so a
+        command's are checked by its subparser."""
+        namespace, extras = super().parse_known_args(args, namespace)
+        for action in self._actions:
+            value = getattr(namespace, action.dest, None)
+            label = action.option_strings[0] if action.option_strings else action.metavar or action.dest
+            for text in value if isinstance(value, list) else [value]:
+                if text == "" and not getattr(action, "may_be_empty", False):
+                    self.error(empty_flag(label, action.default))
+                if isinstance(text, str) and (problem := not_utf8(label, text)):
+                    self.error(problem)
+        return namespace, extras
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

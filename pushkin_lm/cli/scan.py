@@ -13,7 +13,8 @@ DESCRIPTION = "Scan verse: stresses, syllables, meter and rhyme letters of each 
 
 
 def flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", nargs="?", help="UTF-8 text to scan; stanzas are separated by blank lines")
+    help_ = "UTF-8 text to scan; stanzas are separated by blank lines"
+    p.add_argument("file", nargs="?", metavar="FILE", help=help_)
     add_flag(p, "text", help="scan this text instead of a file")
     add_flag(p, "json", action="store_true", help="print one JSON object instead of text")
 

@@ -13,8 +13,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import shlex
+import sys
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
 from pushkin_lm.core.errors import PushkinLMError
@@ -141,9 +144,85 @@ def flag_names(name: str) -> list[str]:
     return [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
 
 
-def add_flag(parser: argparse._ActionsContainer, name: str, **kwargs: Any) -> None:
-    """A flag that is not a setting, in both spellings (`flag_names`), stored as `name`."""
-    parser.add_argument(*flag_names(name), dest=name, **kwargs)
+def add_flag(
+    parser: argparse._ActionsContainer, name: str, *, may_be_empty: bool = False, **kwargs: Any
+) -> None:
+    """A flag that is not a setting, in both spellings (`flag_names`), stored as `name`. An empty
+    value is refused (`empty_flag`) unless it means something (`--prompt ''`: `may_be_empty`)."""
+    action = parser.add_argument(*flag_names(name), dest=name, **kwargs)
+    action.may_be_empty = may_be_empty  # read by the command line's parser (cli/main.py)
+
+
+# What an empty value should have been, by the flag or argument as `--help` names it. An empty
+# path would mean the current folder, an empty meter the default one: never what was typed.
+EXAMPLES = {
+    "--out": ("a path", "runs/pushkin"),
+    "--resume": ("a path", "runs/pushkin"),
+    "--data": ("a path", "verse.txt"),
+    "--init_from": ("a checkpoint", "base"),
+    "--checkpoint": ("a checkpoint", "pushkin-lm"),
+    "--prompt_file": ("a path", "prompt.txt"),
+    "--png": ("a path", "curves.png"),
+    "OUT": ("a path", "runs/pushkin"),
+    "FILE": ("a path", "verse.txt"),
+    "OWNER/NAME": ("a Hub repo id", "someone/pushkin-lm"),
+    "--meter": ("a meter", "iamb4"),
+    "--text": ("a text", "'Мой дядя самых честных правил'"),
+    "--title": ("a title", "'my run'"),
+    "--commit_message": ("a message", None),
+    "--token": ("a token, or drop --token for HF_TOKEN or your login", None),
+    "--host": ("an address", "127.0.0.1"),
+}
+
+
+def empty_flag(label: str, default: Any = None) -> str:
+    """The message for an empty value of flag (or argument) `label`; `default`, where it is one,
+    makes the example (`--out attention.png`)."""
+    noun, example = EXAMPLES.get(label, ("a value", None))
+    if isinstance(default, str) and default:
+        example = shlex.quote(default)
+    if not example:
+        return f"{label} is empty; give {noun}"
+    return f"{label} is empty; give {noun}, e.g. {label + ' ' if label.startswith('-') else ''}{example}"
+
+
+def not_utf8(label: str, value: str) -> str | None:
+    """The message for a value that is not UTF-8, or None. Python reads the bytes of a command line
+    that are not UTF-8 as lone surrogates (U+DC80-U+DCFF), which printed or written come back out
+    as those bytes: `scan --json` would write JSON that is not UTF-8, a run a config.json it cannot
+    read back (the run lost at its first save)."""
+    try:
+        value.encode("utf-8")
+        return None
+    except UnicodeEncodeError as err:
+        char = value[err.start]
+        bad = (
+            f"byte 0x{ord(char) - 0xDC00:02x}"
+            if "\udc80" <= char <= "\udcff"
+            else f"a lone surrogate {char!r}"
+        )
+        shown = f"{label} {_escaped(value)}"
+        where = shown if len(shown) <= 80 else f"{label} (at character {err.start + 1:,})"
+        path = EXAMPLES.get(label, ("",))[0] == "a path"
+        fix = "rename it, or choose a UTF-8 path" if path else "give it in UTF-8"
+        return f"{where} is not UTF-8 ({bad}), the encoding pushkin-lm prints and records in; {fix}"
+
+
+def _escaped(value: str) -> str:
+    """`value` with the bytes that are not UTF-8 as \\xff, lone surrogates as \\ud800."""
+    return "".join(
+        f"\\x{ord(c) - 0xDC00:02x}"
+        if "\udc80" <= c <= "\udcff"
+        else c.encode("utf-8", "backslashreplace").decode()
+        for c in value
+    )
+
+
+def require_path(flag: str, value: str) -> None:
+    """Refuse a path a run could not record: an empty one (`empty_flag`), one that is not UTF-8."""
+    problem = empty_flag(f"--{flag}") if not value else not_utf8(f"--{flag}", value)
+    if problem:
+        raise PushkinLMError(problem)
 
 
 def whole_number(minimum: int = 1, maximum: int | None = None) -> typing.Callable[[str], int]:
@@ -185,6 +264,18 @@ class YesNo(argparse.BooleanOptionalAction):
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[override]
         setattr(namespace, self.dest, not (option_string or "").startswith("--no"))
+
+
+def train_command(arguments: str, launcher: str | None = None) -> str:
+    """The train command with `arguments`, as this program was started, so that advice to run it
+    works where the user is: `pushkin-lm train`, `pushkin-lm-train`, or the script by the path
+    typed (`python code/train.py`); `launcher` (torchrun and its flags) goes before the script."""
+    started = sys.argv[0] if sys.argv else ""
+    if launcher is None and Path(started).name in ("pushkin-lm", "pushkin-lm-train"):
+        program = "pushkin-lm train" if Path(started).name == "pushkin-lm" else "pushkin-lm-train"
+        return f"{program} {arguments}"
+    script = started if Path(started).name == "train.py" else "code/train.py"  # else: from Python
+    return f"{launcher or 'python'} {shlex.quote(script)} {arguments}"
 
 
 def given(args: argparse.Namespace, cls: type) -> dict[str, Any]:

@@ -4,13 +4,12 @@ learning-rate schedule. No torch here, so that `pushkin-lm train --help` is inst
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from pushkin_lm.core.device import DEVICES, usable_cores
 from pushkin_lm.core.errors import PushkinLMError
-from pushkin_lm.core.settings import MAX_SEED, check, setting
+from pushkin_lm.core.settings import MAX_SEED, check, require_path, setting
 from pushkin_lm.model.config import ModelConfig
 
 
@@ -72,24 +71,6 @@ class TrainConfig:
 
     def to_json(self) -> dict:
         return asdict(self)
-
-
-def require_path(flag: str, value: str) -> None:
-    """Refuse a path a run could not record: an empty one (which would mean the current folder) and
-    one whose bytes are not UTF-8 (it trains, then cannot be written into config.json at the first
-    save, and the run is lost)."""
-    if not value:
-        example = {"out": "runs/pushkin", "data": "verse.txt"}.get(flag, "base")
-        raise PushkinLMError(f"--{flag} is empty; give a path, e.g. --{flag} {example}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as err:
-        shown = os.fsencode(value).decode("utf-8", "backslashreplace")
-        bad = os.fsencode(value[err.start : err.end]).hex()
-        raise PushkinLMError(
-            f"--{flag} {shown} is not UTF-8 (byte 0x{bad}), and a run records its paths in UTF-8; "
-            "rename it, or choose a UTF-8 path"
-        ) from None
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -165,6 +146,23 @@ def resumed_run(saved: dict[str, Any], model: ModelConfig, given: dict[str, Any]
             f"--{changed[0]} cannot change when resuming; drop it, or start a new run with --overwrite"
         )
     return replace(cfg, **{k: v for k, v in given.items() if k in RESUMABLE})
+
+
+def too_short(where: str, train_chars: int, chars: int, cfg: TrainConfig) -> str:
+    """Why a text's training split holds no window: the text, or the shares held out of it, where
+    the default shares would have left one (--val_fraction 0.999 of a text that is long enough)."""
+    needs, got = cfg.block_size + 2, f"{train_chars:,} character{'s' * (train_chars != 1)}"
+    shares = {f.name: f.default for f in fields(TrainConfig) if f.name in ("val_fraction", "calib_fraction")}
+    raised = [name for name, default in shares.items() if getattr(cfg, name) > default]
+    if raised and int(chars * (1 - shares["val_fraction"]) * (1 - shares["calib_fraction"])) >= needs:
+        given = " and ".join(f"--{name} {getattr(cfg, name):g}" for name in raised)
+        return (
+            f"{given} leave{'s' * (len(raised) == 1)} the training split of {where} {got} of its "
+            f"{chars:,}, and one window needs {needs}; lower {' and '.join(f'--{n}' for n in raised)}"
+        )
+    return f"{where} is too short: its training split has {got} but one window needs {needs}; " + (
+        "use a longer text or a smaller --block_size"
+    )
 
 
 def _pick(cls: type, values: dict[str, Any]) -> Any:

@@ -8,9 +8,11 @@ objects of the Python API refuse the same values with a one-line `PushkinLMError
 that do have a meaning (a temperature of 1e39) are used, not refused.
 """
 
+import os
+
 import pytest
 import torch
-from badinput import check_case
+from badinput import check_case, edit_config
 from conftest import run_script
 
 from pushkin_lm.core.errors import PushkinLMError
@@ -134,6 +136,14 @@ CASES = {
         None,
         "would need about",
     ),
+    # A heat-map per head, length x length: 4,000 characters would be billions of pixels (bad_alloc).
+    "attention text beyond the picture": (
+        "attention",
+        ["--text", "луна " * 800, "--checkpoint", "CK", "--out", "W/a.png"],
+        lambda w: edit_config(w / "ck", lambda c: c["model"].update(attn_window=5000)),
+        "the text has 4,000 characters, but a picture of this model's 2 heads holds at most 425 (about 40 "
+        "million pixels); give --text of at most 425 characters",
+    ),
     "threads beyond the cores": (
         "train",
         ["--data", "W/verse.txt", "--out", "W/out", "--threads", "1000"],
@@ -146,6 +156,51 @@ CASES = {
         ["--checkpoint", "CK", "--form", "abab", "--prompt", "а\nа\nа\nа\n"],
         None,
         "the prompt already has 4 lines, and the abab stanza has 4; give a shorter prompt",
+    ),
+}
+# An empty value is never what was meant: `--checkpoint ''` would read the current folder, `--png ''`
+# draw the default picture, `--resume ''` start a new run. (`--prompt ''` is a prompt: nothing.)
+EMPTY = {
+    "generate": [["--checkpoint", ""], ["--meter", "", "--form", "abab"], ["--prompt_file", ""]],
+    "evaluate": [["--data", ""], ["--data", "W/verse.txt", "--checkpoint", ""]],
+    "train": [["--init_from", "", "--data", "W/verse.txt"], ["--resume", ""], ["--data", "W/verse.txt", ""]],
+    "plot": [[""], ["RUN", "--png", ""], ["RUN", "--title", ""]],
+    "push": [["", "someone/model"], ["CK", ""], ["CK", "someone/model", "--commit_message", ""]]
+    + [["CK", "someone/model", "--token", ""]],
+    "attention": [
+        ["--text", "луна", "--checkpoint", "CK", "--out", ""],
+        ["--text", "", "--checkpoint", "CK"],
+    ],
+    "scan": [[""], ["--text", ""]],
+    "demo": [["--host", ""]],
+}
+for command, argvs in EMPTY.items():
+    for argv in argvs:
+        before = argv[argv.index("") - 1] if argv.index("") else ""
+        flag = before if before.startswith("--") else f"argument {argv.index('') + 1}"
+        CASES[f"{command} {flag} empty"] = (command, argv, None, "is empty; give ")
+# Bytes that are not UTF-8 (Python reads them as lone surrogates) would be written back out:
+# `scan --json` would print JSON that no parser reads.
+CASES |= {
+    "--text not UTF-8 (scan)": (
+        "scan",
+        ["--json", "--text", os.fsdecode(b"\xd0\x9c\xd0\xbe\xd0\xb9 \xff")],
+        None,
+        "--text Мой \\xff is not UTF-8 (byte 0xff), the encoding pushkin-lm prints and records in; "
+        "give it in UTF-8",
+    ),
+    "--prompt not UTF-8": (
+        "generate",
+        ["--checkpoint", "CK", "--prompt", os.fsdecode(b"\xe9t\xe9")],
+        None,
+        "--prompt \\xe9t\\xe9 is not UTF-8 (byte 0xe9)",
+    ),
+    "--data path not UTF-8 (evaluate)": (
+        "evaluate",
+        ["--checkpoint", "CK", "--data", os.fsdecode(b"caf\xe9.txt")],
+        None,
+        "--data caf\\xe9.txt is not UTF-8 (byte 0xe9), the encoding pushkin-lm prints and records in; "
+        "rename it",
     ),
 }
 if not torch.cuda.is_available():  # CI's machine: asking for a GPU must fail clearly, not fall back
