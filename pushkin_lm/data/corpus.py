@@ -12,6 +12,7 @@ from typing import TypeVar
 import torch
 
 from pushkin_lm.core.errors import PushkinLMError
+from pushkin_lm.core.files import why_absent
 from pushkin_lm.core.vocab import CharVocab
 from pushkin_lm.store.hub import download_corpus
 
@@ -31,7 +32,7 @@ def resolve_data_path(data: str | Path | None) -> Path:
                 "or a folder that holds train.txt"
             )
     elif not path.exists():
-        raise PushkinLMError(f"data file {data} does not exist; check the --data path")
+        raise PushkinLMError(f"data file {data} {why_absent(path)}; check the --data path")
     return path
 
 
@@ -44,7 +45,7 @@ def resolve_text_path(data: str | Path) -> Path:
             raise PushkinLMError(f"folder {path} holds neither test.txt nor train.txt; pass --data FILE")
         return found[0]
     if not path.exists():
-        raise PushkinLMError(f"data file {path} does not exist; check the --data path")
+        raise PushkinLMError(f"data file {path} {why_absent(path)}; check the --data path")
     return path
 
 

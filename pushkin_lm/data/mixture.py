@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pushkin_lm.core.files import read_text
+from pushkin_lm.core.files import read_text, why_absent
 from pushkin_lm.data.corpus import Corpus, Split, joined, split_ids
 from pushkin_lm.core.errors import PushkinLMError
 from pushkin_lm.core.vocab import ENCODE_CHUNK, PUSHKIN_CHARS, CharVocab, code_points
@@ -81,7 +81,7 @@ def _parse_entry(entry: str) -> Source:
                 "drop the source instead of weighting it 0"
             )
     if not path.exists():
-        raise PushkinLMError(f"data source {path} does not exist; check the --data path")
+        raise PushkinLMError(f"data source {path} {why_absent(path)}; check the --data path")
     return Source(path.stem or path.name or str(path), _files(path), weight)
 
 
@@ -139,9 +139,8 @@ def read_corpus(
     vocab = choose_vocab(own_vocab(sources, counts), counts)
     splits = [_split_source(s, vocab, val_fraction, calib_fraction) for s in sources]
     read = [split.weight * len(split.train) for split in splits]  # characters of each, weighted
-    return Corpus(
-        vocab, [replace(split, weight=r / sum(read)) for split, r in zip(splits, read, strict=True)]
-    )
+    total = sum(read) or 1.0  # no training split at all (--val_fraction 0.999): training says so
+    return Corpus(vocab, [replace(split, weight=r / total) for split, r in zip(splits, read, strict=True)])
 
 
 def _split_source(source: Source, vocab: CharVocab, val_fraction: float, calib_fraction: float) -> Split:

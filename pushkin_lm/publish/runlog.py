@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pushkin_lm.core.errors import PushkinLMError
-from pushkin_lm.core.files import read_bytes_bounded
+from pushkin_lm.core.files import in_the_way, read_bytes_bounded
 from pushkin_lm.store.layout import LOG_FILE
 
 # A line is about 150 bytes: a hundred thousand evaluations fit, and the rows kept stay near 30 MB.
@@ -101,7 +101,9 @@ def _regular_file(path: Path) -> Path:
             f"{LOG_FILE} there at every evaluation)"
         ) from None
     except OSError as err:
-        raise PushkinLMError(f"cannot read {path}: {err.strerror}; check the path") from None
+        raise PushkinLMError(
+            f"cannot read {path}: {in_the_way(path) or err.strerror}; check the path"
+        ) from None
     for test, kind in KINDS.items():
         if test(mode):
             raise PushkinLMError(

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from pushkin_lm.core.errors import PushkinLMError
-from pushkin_lm.core.files import aside_path, read_bytes_bounded, write_dir_atomically
+from pushkin_lm.core.files import aside_path, in_the_way, read_bytes_bounded, why_absent, write_dir_atomically
 from pushkin_lm.core.vocab import CharVocab
 from pushkin_lm.model.config import ModelConfig
 from pushkin_lm.model.memory import FLOAT_BYTES, generation_bytes, param_count, require_memory
@@ -85,8 +85,9 @@ def save_checkpoint(
 
 
 def hub_repo_id(path: str | Path | None) -> str | None:
-    """`path` as a Hugging Face Hub model repo id: only where it names nothing here and reads `owner/name`."""
-    if path is None or Path(path).exists() or aside_path(Path(path)).is_dir():
+    """`path` as a Hugging Face Hub model repo id: only where it names nothing here and reads
+    `owner/name`, and no file here is its `owner` (notes.txt/best is a path under a file)."""
+    if path is None or Path(path).exists() or aside_path(Path(path)).is_dir() or in_the_way(path):
         return None
     return str(path) if looks_like_repo_id(str(path)) else None
 
@@ -104,7 +105,7 @@ def resolve_checkpoint_dir(path: str | Path | None) -> Path:
         return aside_path(path)  # a crash interrupted a save: the previous version is intact
     if not path.exists():
         raise PushkinLMError(
-            f"checkpoint {path} does not exist; pass --checkpoint with a checkpoint folder, "
+            f"checkpoint {path} {why_absent(path)}; pass --checkpoint with a checkpoint folder, "
             f"a training run's --out folder, a Hugging Face Hub model owner/name or a shipped model's "
             f"name ({', '.join(SHIPPED_NAMES)})"
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shlex
 import shutil
 import socket
 import stat
@@ -25,6 +26,8 @@ from pathlib import Path
 from types import TracebackType
 
 from pushkin_lm.core.errors import PushkinLMError
+from pushkin_lm.core.files import in_the_way
+from pushkin_lm.core.settings import train_command
 from pushkin_lm.core.version import VERSION
 from pushkin_lm.core.vocab import CharVocab
 from pushkin_lm.model.memory import FLOAT_BYTES, param_count
@@ -130,6 +133,8 @@ def not_own(path: Path) -> str:
 
 def load_run(folder: str | Path) -> Run:
     """The run saved in `folder/last` (or its copy set aside mid-save), read once."""
+    if blocked := in_the_way(Path(folder) / LAST):
+        raise PushkinLMError(f"--resume {folder}: {blocked}; check the --resume path")
     try:
         last = resolve_checkpoint_dir(Path(folder) / LAST)
     except PushkinLMError:
@@ -165,17 +170,41 @@ def check_out_dir(folder: Path, *, overwrite: bool, resume: bool) -> None:
             "(training writes best/ and last/ into it)"
         )
     if not resume and not overwrite and holds_a_run(folder):
-        raise PushkinLMError(
-            f"{folder} already holds a training run; pass --resume {folder} to continue it, "
-            "--overwrite to replace it, or choose another --out"
-        )
+        raise PushkinLMError(already_a_run(folder))
     for name in OWN_NAMES:
         if (folder / name).is_symlink():
             raise PushkinLMError(not_own(folder / name))
+    if folder.exists() and not folder.is_dir():
+        raise PushkinLMError(
+            f"cannot write to out dir {folder}: it is a file, not a folder; choose another --out"
+        )
+    if blocked := in_the_way(folder):
+        raise PushkinLMError(f"cannot write to out dir {folder}: {blocked}; choose another --out")
     existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        reason = "Not a directory" if not existing.is_dir() else "Permission denied"
-        raise PushkinLMError(f"cannot write to out dir {folder}: {reason} ({existing}); choose another --out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PushkinLMError(
+            f"cannot write to out dir {folder}: Permission denied ({existing}); choose another --out"
+        )
+
+
+def already_a_run(folder: Path) -> str:
+    """Why a new run refuses `folder`, and what to do: the command that resumes it where resume
+    would take it (its last/ loads), else --overwrite."""
+    try:
+        run = load_run(folder)
+    except PushkinLMError:
+        why = "its last/ checkpoint is damaged" if (folder / LAST).exists() else "it has no last/ checkpoint"
+        return (
+            f"{folder} already holds a training run, which cannot be resumed ({why}); pass --overwrite "
+            "to replace it, or choose another --out"
+        )
+    processes = run.state.processes  # what resume checks: the same number must take it up
+    launcher = f"torchrun --standalone --nproc_per_node={processes}" if processes > 1 else None
+    command = train_command(f"--resume {shlex.quote(str(folder))}", launcher)
+    return (
+        f"{folder} already holds a training run; continue it with: {command}; or pass --overwrite to "
+        "replace it, or choose another --out"
+    )
 
 
 class RunLock:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shlex
 import signal
 import time
 from dataclasses import replace
@@ -25,6 +26,7 @@ import torch
 from pushkin_lm.core.device import resolve_device
 from pushkin_lm.core.errors import PushkinLMError, TrainingInterrupted
 from pushkin_lm.core.progress import Progress, describe_evaluation
+from pushkin_lm.core.settings import train_command
 from pushkin_lm.core.vocab import CharVocab
 from pushkin_lm.data.corpus import Corpus
 from pushkin_lm.data.mixture import Source, parse_sources, read_corpus
@@ -49,7 +51,7 @@ from pushkin_lm.store.trainer_state import check_state
 from pushkin_lm.train.distributed import World
 from pushkin_lm.train.finetune import extend_vocab, grown_model, load_start, origin, starting_config
 from pushkin_lm.train.learner import Learner
-from pushkin_lm.train.recipe import TrainConfig, learning_rate_at, resumed_run
+from pushkin_lm.train.recipe import TrainConfig, learning_rate_at, resumed_run, too_short
 
 TRAIN_SCORE_CHARS = 50_000  # a fixed slice of the training split, scored like validation
 CALIB_FIT_CHARS = 50_000  # at most this much of the calibration slice (its end) fits the temperature
@@ -141,12 +143,18 @@ class Trainer:
             progress.close()
         return self._finish(metrics, time.monotonic() - start)
 
+    def _resume_command(self) -> str:
+        """What continues this run, typed where it was started: the same program (under the same
+        torchrun), the folder quoted for the shell (a path with a space)."""
+        launcher = self.world.launcher() if self.world.distributed else None
+        return train_command(f"--resume {shlex.quote(str(self.out))}", launcher)
+
     def _finish(self, metrics: dict, elapsed: float) -> dict:
         """Say how the run ended (a stop is an error naming how to continue) and sum it up."""
         if self.stop_signal and self.world.is_main:
             raise TrainingInterrupted(
                 f"stopped by {self.stop_signal} at step {self.step}; saved {self.out / 'last'}; "
-                f"continue with: {self.world.launcher()} code/train.py --resume {self.out}"
+                f"continue with: {self._resume_command()}"
             )
         self.log(
             f"done: {self.step} steps in {elapsed / 60:.1f} min; best val {self.best_val:.4f} nats/char "
@@ -345,10 +353,8 @@ def _check_length(corpus: Corpus, cfg: TrainConfig) -> None:
     for source in corpus.sources:
         if len(source.train) <= cfg.block_size + 1:
             where = _data_source(cfg.data) if not corpus.mixed else f"data source {source.name}"
-            raise PushkinLMError(
-                f"{where} is too short: its training split has {len(source.train)} characters "
-                f"but one window needs {cfg.block_size + 2}; use a longer text or a smaller --block_size"
-            )
+            chars = len(source.train) + len(source.calib) + len(source.val)
+            raise PushkinLMError(too_short(where, len(source.train), chars, cfg))
 
 
 def _quiet(*args: Any, **kwargs: Any) -> None:

@@ -82,6 +82,33 @@ CASES = {
         lambda w: (w / "short.txt").write_text("луна и мор", encoding="utf-8"),
         "the val split of",
     ),
+    # A model reads every such character as its one unknown id: a score of nothing, not of the text.
+    "text of unknown characters only": (
+        "evaluate",
+        ["--data", "W/cjk.txt", "--checkpoint", "CK"],
+        lambda w: (w / "cjk.txt").write_text("漢字" * 100, encoding="utf-8"),
+        "every character of the text is outside the model's vocabulary ('字', '漢'), so it would be scored "
+        "as the unknown character repeated, which measures nothing",
+    ),
+    # The text is long enough; the share held out of it is what leaves nothing to train on or score.
+    "--val_fraction leaving no training split": (
+        "train",
+        ["--data", "W/verse.txt", "--out", "W/out", "--init_from", "none", "--val_fraction", "0.999"],
+        None,
+        "--val_fraction 0.999 leaves the training split of",
+    ),
+    "--calib_fraction leaving no training split": (
+        "train",
+        ["--data", "W/verse.txt", "--out", "W/out", "--init_from", "none", "--calib_fraction", "0.999"],
+        None,
+        "--calib_fraction 0.999 leaves the training split of",
+    ),
+    "--val_fraction leaving no train split (evaluate)": (
+        "evaluate",
+        ["--data", "W/verse.txt", "--checkpoint", "CK", "--split", "train", "--val_fraction", "0.9999"],
+        None,
+        "--val_fraction 0.9999 leaves it too few; lower --val_fraction, or pass --split all",
+    ),
     "prompt outside the vocabulary": (
         "generate",
         ["--checkpoint", "CK", "--prompt", "Hello"],

@@ -35,6 +35,67 @@ CASES = {
         None,
         "cannot write to out dir",
     ),
+    # A path that runs under a file: the system says only "File exists" or "Not a directory".
+    "out under a file": (
+        "train",
+        ["--data", "W/verse.txt", "--out", "W/verse.txt/sub/run"],
+        None,
+        "verse.txt/sub/run: " + "W/verse.txt is a file, not a folder; choose another --out",
+    ),
+    "picture under a file": (
+        "plot",
+        ["RUN", "--png", "W/verse.txt/x.png"],
+        None,
+        "x.png: W/verse.txt is a file",
+    ),
+    "attention picture under a file": (
+        "attention",
+        ["--text", "луна", "--checkpoint", "CK", "--out", "W/verse.txt/a/a.png"],
+        None,
+        "a.png: W/verse.txt is a file, not a folder; choose another path",
+    ),
+    "data under a file (evaluate)": (
+        "evaluate",
+        ["--data", "W/verse.txt/x.txt", "--checkpoint", "CK"],
+        None,
+        "x.txt cannot be there: W/verse.txt is a file, not a folder; check the --data path",
+    ),
+    "data under a file (train)": (
+        "train",
+        ["--data", "W/verse.txt/x.txt", "--out", "W/out"],
+        None,
+        "x.txt cannot be there: W/verse.txt is a file, not a folder",
+    ),
+    "checkpoint under a file": (
+        "generate",
+        ["--checkpoint", "W/verse.txt/ck"],
+        None,
+        "ck cannot be there: W/verse.txt is a file, not a folder; pass --checkpoint",
+    ),
+    "checkpoint under a file (push)": (
+        "push",
+        ["W/verse.txt/ck", "someone/model"],
+        None,
+        "W/verse.txt is a file",
+    ),
+    "resume under a file": (
+        "train",
+        ["--resume", "W/verse.txt/run"],
+        None,
+        "W/verse.txt is a file, not a folder",
+    ),
+    "prompt file under a file": (
+        "generate",
+        ["--checkpoint", "CK", "--prompt_file", "W/verse.txt/p.txt"],
+        None,
+        "cannot read W/verse.txt/p.txt: W/verse.txt is a file, not a folder; check the path",
+    ),
+    "run log under a file": (
+        "plot",
+        ["W/verse.txt/run"],
+        None,
+        "log.jsonl: W/verse.txt is a file, not a folder",
+    ),
     # A run's log is read by the picture commands: a pipe would hang them, an endless file fill memory.
     "run log a named pipe": (
         "plot",

@@ -10,23 +10,49 @@ command), exit status 2, no traceback, and the workspace byte for byte as it was
 """
 
 import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from badinput import check_case, edit_trainer_state, edit_trainer_tensors
-from conftest import TINY_FLAGS
+from conftest import ROOT, TINY_FLAGS, run_script
 
 from pushkin_lm.cli.main import train_main
 from pushkin_lm.core.errors import PushkinLMError
 from pushkin_lm.store.checkpoint import SHIPPED
 from pushkin_lm.store.run import RunLock
 
+# A user's shell: `python` is the interpreter running these tests.
+USER_ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
 CASES = {
-    "out dir already holds a run": ("train", ["--data", "W/verse.txt", "--out", "RUN"], None, "--overwrite"),
+    "out dir already holds a run": (
+        "train",
+        ["--data", "W/verse.txt", "--out", "RUN"],
+        None,
+        "run already holds a training run; continue it with: ",
+    ),
+    # Advice to resume where resume would refuse: only a run that resume takes is offered it.
     "out holding only a log": (
         "train",
         ["--data", "W/verse.txt", "--out", "W/logged"],
         lambda w: (w / "logged").mkdir() or (w / "logged/log.jsonl").write_text("{}\n"),
-        "already holds a training run",
+        "logged already holds a training run, which cannot be resumed (it has no last/ checkpoint); "
+        "pass --overwrite to replace it, or choose another --out",
+    ),
+    "out holding a damaged last/": (
+        "train",
+        ["--data", "W/verse.txt", "--out", "RUN"],
+        lambda w: (w / "run" / "last" / "trainer.json").write_text("{step: 3"),
+        "which cannot be resumed (its last/ checkpoint is damaged); pass --overwrite",
+    ),
+    "out holding a 2-process run": (
+        "train",
+        ["--data", "W/verse.txt", "--out", "RUN"],
+        lambda w: edit_trainer_state(w / "run" / "last", processes=2),
+        "continue it with: torchrun --standalone --nproc_per_node=2 ",
     ),
     "out at a checkpoint folder": (
         "train",
@@ -152,6 +178,21 @@ CASES = {
 @pytest.mark.parametrize("case", CASES)
 def test_bad_run(case, workspace, capsys):
     check_case(CASES[case], workspace, capsys)
+
+
+def test_the_advice_for_a_folder_holding_a_run_works_when_followed(workspace):
+    """The command the refusal names, typed into a shell where the user is, resumes the run."""
+    out = workspace / "my run"  # a space: the path must come quoted
+    (workspace / "run").rename(out)
+    refused = run_script("train", "--data", str(workspace / "verse.txt"), "--out", str(out), *TINY_FLAGS)
+    assert refused.returncode == 2, refused.stderr
+    advice = re.search(r"continue it with: (.*); or pass --overwrite", refused.stderr).group(1)
+    assert advice.startswith("python ") and "--resume" in advice
+    followed = subprocess.run(
+        ["sh", "-c", advice], cwd=ROOT, env=USER_ENV, capture_output=True, text=True, timeout=240
+    )
+    assert followed.returncode == 0, followed.stderr
+    assert "done: 60 steps" in followed.stdout
 
 
 def test_a_second_training_into_a_locked_folder_is_refused_naming_the_first(workspace, capsys):

@@ -1,10 +1,13 @@
 """Exact resume, signals, and what a resumed run may and may not change."""
 
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -103,6 +106,38 @@ def test_resume_refuses_changed_settings(trained_dir, tmp_path, args, phrase):
 def test_resume_of_a_folder_without_a_run_is_refused(tmp_path):
     result = run_script("train", "--resume", str(tmp_path))
     assert result.returncode == 2 and "no resumable run" in result.stderr
+
+
+BIN = Path(sys.executable).parent  # where the installed commands are, beside the interpreter
+
+
+@pytest.mark.parametrize(
+    ("program", "named"),
+    [
+        ([str(BIN / "pushkin-lm"), "train"], "pushkin-lm train"),
+        ([sys.executable, "code/train.py"], "python code/train.py"),
+    ],
+)
+def test_the_resume_command_named_at_ctrl_c_works_as_typed(tmp_path, verse_file, program, named):
+    """The command is the program as it was started (an installed `pushkin-lm train` has no
+    code/train.py), the folder quoted (a space in it), and typed into a shell it finishes the run."""
+    out = tmp_path / "my run"
+    args = ["--data", str(verse_file), "--out", str(out), "--max_iters", "30", "--eval_interval", "5"]
+    proc = subprocess.Popen([*program, *args, *TINY_FLAGS], stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while not (out / "last" / "config.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    advice = re.search(r"continue with: (.*)$", stderr.strip()).group(1)
+    assert advice.startswith(f"{named} --resume ")
+    user = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    followed = subprocess.run(
+        ["sh", "-c", advice], cwd=ROOT, env=user, capture_output=True, text=True, timeout=240
+    )
+    assert followed.returncode == 0, followed.stderr
+    assert load_checkpoint(out / "last").meta["step"] == 30
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
