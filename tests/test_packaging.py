@@ -26,9 +26,8 @@ import pytest
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
-# The package, and the modules tests/ and bench/ import from beside them.
-LOCAL = {"pushkin_lm", "conftest", "badinput", "distributed_worker", "corpus", "finetune", "gpt", "language",
-         "peak_flops"}  # fmt: skip
+# The package, and the modules tests/ and bench/ import from beside them (any of their own files).
+LOCAL = {"pushkin_lm"} | {path.stem for path in [*ROOT.glob("tests/**/*.py"), *ROOT.glob("bench/*.py")]}
 SHIPPED_MODELS = ("pushkin-lm", "ru-verse-base")
 SHIPPED_FILES = ("config.json", "model.safetensors", "README.md")
 PACKAGE_DATA = ("pushkin_lm/verse/lexicon.txt.xz",)  # the stress lexicon: scan without torch

@@ -2,10 +2,12 @@
 
 import math
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pushkin_lm.core.errors import PushkinLMError
 from pushkin_lm.core.vocab import UNKNOWN, CharVocab
 from pushkin_lm.model.config import ModelConfig
 from pushkin_lm.model.network import Network
@@ -59,6 +61,10 @@ def tiny_model() -> tuple[Network, CharVocab]:
 @given(st.text(alphabet=st.characters(blacklist_categories=["Cs"]), min_size=2, max_size=300))
 def test_any_text_scores_to_finite_numbers(text):
     model, vocab = tiny_model()
+    if all(c not in vocab for c in text[1:]):  # nothing to measure: refused, not scored 0.0
+        with pytest.raises(PushkinLMError, match="every character of the text is outside"):
+            score_text(model, vocab, text)
+        return
     score = score_text(model, vocab, text)
     assert math.isfinite(score.nats_per_char) and score.nats_per_char > 0
     assert score.chars == len(text) - 1
