@@ -170,7 +170,8 @@ class _Slot:
 class _Pool:
     """Every word the model has written in this stanza's candidate lines, by rhyme key: the words
     a line that must rhyme may end on. A word keeps a capital where the model wrote it with one
-    inside a line (a name: «Татьяна»), not where a line begins with it."""
+    inside a sentence (a name: «Татьяна»), not where a line or a sentence begins with it («Ты
+    знал? Если бы…»)."""
 
     def __init__(self) -> None:
         self.count: Counter[str] = Counter()
@@ -178,9 +179,9 @@ class _Pool:
         self.names: set[str] = set()  # lower-cased words written with a capital inside a line
 
     def add(self, lines: Iterable[str]) -> None:
-        found = [_WORD.findall(line) for line in lines]
-        words = [w.lower() for line in found for w in line]
-        self.names.update(w.lower() for line in found for w in line[1:] if w[0].isupper())
+        lines = list(lines)
+        words = [w.lower() for line in lines for w in _WORD.findall(line)]
+        self.names.update(name for line in lines for name in _names(line))
         new = [w for w in dict.fromkeys(words) if w not in self.count]
         prefetch(new)  # one stress-model call for the round's new words
         for word in new:
@@ -195,6 +196,17 @@ class _Pool:
         last = found[-1].lower() if found else ""
         chosen = [w for w in words if w != last and w not in NO_RHYME and self.count[w] >= seen]
         return [w.capitalize() if w in self.names else w for w in chosen]
+
+
+def _names(line: str) -> list[str]:
+    """The lower-cased words of `line` written with a capital inside a sentence: neither its first
+    word nor one after a sentence's end (dashes and quotes before a word do not count)."""
+    names = []
+    for match in _WORD.finditer(line):
+        before = line[: match.start()].rstrip(" —–-«»\"'(")
+        if match[0][0].isupper() and before and before[-1] not in ".!?…":
+            names.append(match[0].lower())
+    return names
 
 
 def _next_line(

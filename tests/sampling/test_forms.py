@@ -16,7 +16,7 @@ from pushkin_lm.core.errors import PushkinLMError
 from pushkin_lm.model.decoder import Decoder
 from pushkin_lm.sampling import forms
 from pushkin_lm.sampling.config import SampleConfig
-from pushkin_lm.sampling.forms import _Pool, generate_form
+from pushkin_lm.sampling.forms import _names, _Pool, generate_form
 from pushkin_lm.sampling.lines import LINE_END_MARKS, sample_lines
 from pushkin_lm.sampling.sample import sample_many
 from pushkin_lm.store.checkpoint import load_checkpoint
@@ -178,6 +178,15 @@ def test_the_rhyme_pool_keeps_the_capital_of_a_name_not_of_a_line_start():
     pool.add(["Луна взошла, и спит Татьяна", "Луна сияет над рекой", "Одна луна, одна страна"])
     assert pool.rhymes_for("И мне приснилась та поляна") == ["Татьяна"]
     assert pool.rhymes_for("Она") == ["луна", "одна", "страна"]
+
+
+def test_the_rhyme_pool_keeps_no_capital_of_a_sentence_start_inside_a_line():
+    # «Если» after a question, or after a full stop and a dash, begins a sentence: no name; «Ольга»
+    # after a word or a comma and a quote is one
+    assert _names("Ты знал? Если бы… Нет. — Если б, «Ольга», и Ленский") == ["ольга", "ленский"]
+    pool = _Pool()
+    pool.add(["Ты знал? Если бы я знал", "Я так устал. — Если б Ольга"])
+    assert pool.names == {"ольга"}
 
 
 def test_a_line_near_another_letter_s_line_is_refused():
