@@ -14,7 +14,8 @@ The checker: `meter` = lines in the meter and feet (`scan_line`); `meter+ending`
 ending the scheme letter asks (capital feminine, lower case masculine); `rhyme` = required pairs
 (each line and the nearest earlier line of its letter) that `rhymes`; `scheme` = stanzas whose
 `rhyme_scheme` is the form's exactly; `self_rhymes` = required pairs whose lines end on the same
-word; `known` = Cyrillic words found in the training split; `real_words` and `agreement` = words in
+word; `repeated_openings` = lines whose first two words open another line of the same stanza;
+`known` = Cyrillic words found in the training split; `real_words` and `agreement` = words in
 pymorphy3's dictionary and adjacent adjective-noun pairs that agree (bench/language.py);
 `top_line_end` = the word that ends most lines, and its share of the lines; `copied` =
 30-character windows found verbatim in the corpus (for Pushkin's own rows: in the training
@@ -67,8 +68,10 @@ def pairs(scheme: str) -> list[tuple[int, int]]:
 
 def check(stanzas: list[list[str]], scheme: str, meter: str, feet: int) -> dict:
     """The checker's shares over stanzas that should follow `scheme` in `meter` with `feet`."""
-    lines = in_meter = ending = rhymed = required = exact = same = 0
+    lines = in_meter = ending = rhymed = required = exact = same = repeated = 0
     for stanza in stanzas:
+        openings = Counter(tuple(WORD.findall(line.lower())[:2]) for line in stanza)
+        repeated += sum(count for opening, count in openings.items() if count > 1 and len(opening) == 2)
         for line, letter in zip(stanza, scheme, strict=True):
             scan = scan_line(line, meter, feet)
             fits = scan.meter == meter and scan.feet == feet
@@ -88,6 +91,7 @@ def check(stanzas: list[list[str]], scheme: str, meter: str, feet: int) -> dict:
         "rhyme": round(rhymed / max(1, required), 4),
         "scheme": round(exact / max(1, len(stanzas)), 4),
         "self_rhymes": round(same / max(1, required), 4),  # required pairs that end on one word
+        "repeated_openings": round(repeated / max(1, lines), 4),
         "top_line_end": top_end,
         "top_line_end_share": round(top_count / max(1, lines), 4),
     }
@@ -209,13 +213,13 @@ def run(args: argparse.Namespace) -> dict:
             "lane_speed": lane_speedup(decoder, vocab), "rows": rows}  # fmt: skip
 
 
-SHARES = ("meter", "meter_and_ending", "rhyme", "scheme", "self_rhymes", "known", "real_words", "agreement",
-          "copied")  # fmt: skip
+SHARES = ("meter", "meter_and_ending", "rhyme", "scheme", "self_rhymes", "repeated_openings", "known",
+          "real_words", "agreement", "copied")  # fmt: skip
 
 
 def table(result: dict) -> str:
-    columns = ("form source stanzas meter meter+ending rhyme_pairs scheme_exact self_rhymes known real_words "
-               "agreement copied top_line_end s/stanza").split()  # fmt: skip
+    columns = ("form source stanzas meter meter+ending rhyme_pairs scheme_exact self_rhymes repeated_openings"
+               " known real_words agreement copied top_line_end s/stanza").split()  # fmt: skip
     out = ["| " + " | ".join(columns) + " |", "|" + "---|" * 2 + "---:|" * (len(columns) - 2)]
     for r in result["rows"]:
         seconds = f"{r['seconds_per_stanza']:.2f}" if "seconds_per_stanza" in r else ""

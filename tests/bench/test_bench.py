@@ -296,3 +296,11 @@ def test_the_language_measure_counts_agreeing_adjective_noun_pairs_and_real_word
     assert language.shares(["Глокая куздра"])["real_words"] == 0.0
     assert language.shares(["Мой дядя самых честных правил"])["real_words"] == 1.0
     assert line_ends([["Мой дядя,", "Когда не в шутку занемог!"], [""]]) == ["дядя", "занемог", ""]
+
+
+def test_verse_quality_counts_the_lines_that_repeat_an_opening(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    from verse_quality import check
+
+    stanza = ["В душе моей горит огонь,", "В душе моей темно и пусто,", "Я помню чудное мгновенье,", "Ты мне"]
+    assert check([stanza], "aBaB", "iamb", 4)["repeated_openings"] == 0.5  # two of four lines

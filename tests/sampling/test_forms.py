@@ -189,6 +189,37 @@ def test_the_rhyme_pool_keeps_no_capital_of_a_sentence_start_inside_a_line():
     assert pool.names == {"ольга"}
 
 
+SHORT, LONG = "И лучше выдумать не мог", "Когда же чёрт возьмёт тебя"  # both iambic tetrameter
+
+
+def _rounds_of(monkeypatch, *rounds: list[tuple[str, float]], before: tuple[str, ...] = ()) -> str:
+    """The line _next_line chooses after the lines `before` (no rhyme asked of it) when its rounds
+    of lanes write `rounds` (and nothing after them)."""
+    from pushkin_lm.sampling.forms import _next_line, _Slot
+
+    written = iter([*rounds, *[[]] * forms.MIN_ROUNDS])
+    monkeypatch.setattr(forms, "sample_lines", lambda *args: next(written))
+    slot = _Slot("abcd", len(before), parse_meter("iamb4"), list(before))
+    return _next_line(None, None, None, SampleConfig(), torch.Generator(), "", slot, _Pool())
+
+
+def test_the_line_chosen_is_the_likeliest_per_character(monkeypatch):
+    # the short line is likelier in all (-28 against -30), the long one per character (-1.15 against -1.22)
+    assert _rounds_of(monkeypatch, [(SHORT, -28.0), (LONG, -30.0)]) == LONG
+
+
+def test_a_line_is_chosen_among_the_lines_of_the_first_rounds(monkeypatch):
+    between = [[]] * (forms.MIN_ROUNDS - 2)  # rounds that pass nothing
+    assert _rounds_of(monkeypatch, [(SHORT, -28.0)], *between, [(LONG, -30.0)]) == LONG
+    assert _rounds_of(monkeypatch, [(LONG, -30.0)], *between, [(SHORT, -28.0)]) == LONG
+
+
+def test_a_line_that_opens_as_an_earlier_one_is_chosen_last(monkeypatch):
+    before = ("Когда же ветер злой подул",)  # the long line opens with its «когда же»
+    assert _rounds_of(monkeypatch, [(SHORT, -30.0), (LONG, -28.0)], before=before) == SHORT
+    assert _rounds_of(monkeypatch, [(LONG, -28.0)], before=before) == LONG  # if nothing else passes
+
+
 def test_a_line_near_another_letter_s_line_is_refused():
     from pushkin_lm.sampling.forms import _Slot
     from pushkin_lm.verse import rhymes
