@@ -131,8 +131,10 @@ def generated(page, timeout: float = 60_000) -> str:
     return status(page)
 
 
-def verse_longer_than(page, chars: int) -> None:
-    page.wait_for_function(f"() => document.querySelector('{VERSE}').value.length > {chars}")
+def verse_longer_than(page, chars: int, timeout: float = 120_000) -> None:
+    """Wait until the Verse box holds more than `chars` characters: the server reads a prompt of
+    thousands first, which on a 2-core machine busy with other tests has taken over 30 s."""
+    page.wait_for_function(f"() => document.querySelector('{VERSE}').value.length > {chars}", timeout=timeout)
 
 
 def playwright_or_skip():
