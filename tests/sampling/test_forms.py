@@ -214,6 +214,13 @@ def test_a_line_is_chosen_among_the_lines_of_the_first_rounds(monkeypatch):
     assert _rounds_of(monkeypatch, [(LONG, -30.0)], *between, [(SHORT, -28.0)]) == LONG
 
 
+def test_a_first_round_that_passes_enough_lines_is_chosen_from_alone(monkeypatch):
+    more = ["С больным сидеть и день и ночь", "Не отходя ни шагу прочь", "Когда не в шутку занемог"]
+    first = [(SHORT, -30.0), (LONG, -31.0), *((line, -40.0) for line in more)][: forms.ENOUGH_LINES]
+    assert len(first) == forms.ENOUGH_LINES  # LONG is the likeliest per character of these
+    assert _rounds_of(monkeypatch, first, [("Он уважать себя не мог", -1.0)]) == LONG
+
+
 def test_a_line_that_opens_as_an_earlier_one_is_chosen_last(monkeypatch):
     before = ("Когда же ветер злой подул",)  # the long line opens with its «когда же»
     assert _rounds_of(monkeypatch, [(SHORT, -30.0), (LONG, -28.0)], before=before) == SHORT
