@@ -31,17 +31,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from generate_memory import peak_rss
+from onegin import STANZA as ONEGIN
 
 from pushkin_lm.core.files import MAX_PROMPT_BYTES, MAX_TEXT_BYTES
 from pushkin_lm.publish.plot import longest_attention_text
 
-STANZA = (
-    "Мой дядя самых честных правил,\nКогда не в шутку занемог,\nОн уважать себя заставил\n"
-    "И лучше выдумать не мог.\nЕго пример другим наука;\nНо, боже мой, какая скука\n"
-    "С больным сидеть и день и ночь,\nНе отходя ни шагу прочь!\nКакое низкое коварство\n"
-    "Полуживого забавлять,\nЕму подушки поправлять,\nПечально подносить лекарство,\n"
-    "Вздыхать и думать про себя:\nКогда же черт возьмет тебя!\n\n"
-)
+STANZA = ONEGIN + "\n\n"  # a stanza and the blank line after it
 PUSHKIN_LM = "import sys; from pushkin_lm.cli.main import main; sys.exit(main(sys.argv[1:]))"
 
 

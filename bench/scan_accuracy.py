@@ -34,6 +34,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from onegin import STANZA
+
 from pushkin_lm.core.version import VERSION
 from pushkin_lm.verse import scan_text, split_stanzas
 from pushkin_lm.verse.meter import FREE, METERS, STRESS, WEAK, Reading, misses
@@ -41,21 +43,6 @@ from pushkin_lm.verse.stress import VOWELS
 
 ACUTE, GRAVE, CIRCUMFLEX = "\u0301", "\u0300", "\u0302"
 PART = re.compile(r"[а-яё\u0300\u0301\u0302]+", re.IGNORECASE)  # a word, or one part of a hyphenated one
-# Onegin's first stanza (Pushkin, public domain): what the start-up is timed on.
-STANZA = """Мой дядя самых честных правил,
-Когда не в шутку занемог,
-Он уважать себя заставил
-И лучше выдумать не мог.
-Его пример другим наука;
-Но, боже мой, какая скука
-С больным сидеть и день и ночь,
-Не отходя ни шагу прочь!
-Какое низкое коварство
-Полуживого забавлять,
-Ему подушки поправлять,
-Печально подносить лекарство,
-Вздыхать и думать про себя:
-Когда же черт возьмет тебя!"""
 
 
 @dataclass(frozen=True)
