@@ -30,6 +30,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -50,8 +51,8 @@ MIN_SEEN = 2  # a word the model wrote once may be a slip; twice, it is more lik
 # ENOUGH_LINES. Adjacent adjective-noun pairs that agree in Onegin stanzas of seeds 1-100
 # (bench/verse_quality.py; docs/results.md, "Verse that reads"): the likeliest line of the first
 # round that passes, by its total log-probability, 78 %; per character, of two rounds, 82-83 %, and
-# the same where a first round of four passing lines is taken alone, in 0.7x the time. The total
-# favours short lines of short common words.
+# the same where a first round of four passing lines is taken alone, which saves its second round.
+# The total favours short lines of short common words.
 MIN_ROUNDS = 2
 ENOUGH_LINES = 4
 ANSWERABLE_ROUNDS = 6  # rounds spent looking for a line whose rhyme the pool can answer
@@ -173,7 +174,12 @@ class _Slot:
         model likes to copy what it has just read (per character «В душе моей» is likely once it
         has been written), and Pushkin's stanzas seldom do it (1 % of lines, bench/verse_quality.py)."""
         opening = _opening(line)
-        return len(opening) == 2 and any(_opening(earlier) == opening for earlier in self.before)
+        return len(opening) == 2 and opening in self._openings
+
+    @cached_property
+    def _openings(self) -> set[tuple[str, ...]]:
+        """The openings of the lines before this one, read once for all its candidates."""
+        return {_opening(earlier) for earlier in self.before}
 
     def head_syllables(self, word: str) -> int | None:
         """Syllables before `word` as this line's last word; None if its stress or its syllables
@@ -194,12 +200,12 @@ class _Pool:
     def __init__(self) -> None:
         self.count: Counter[str] = Counter()
         self.by_key: dict[str, dict[str, None]] = {}  # dicts, not sets: a seed gives one order
-        self.names: set[str] = set()  # lower-cased words written with a capital inside a line
+        self.names: set[str] = set()  # lower-cased words written with a capital inside a sentence
 
     def add(self, lines: Iterable[str]) -> None:
-        lines = list(lines)
-        words = [w.lower() for line in lines for w in _WORD.findall(line)]
-        self.names.update(name for line in lines for name in _names(line))
+        written = list(lines)
+        words = [w.lower() for line in written for w in _WORD.findall(line)]
+        self.names.update(name for line in written for name in _names(line))
         new = [w for w in dict.fromkeys(words) if w not in self.count]
         prefetch(new)  # one stress-model call for the round's new words
         for word in new:
