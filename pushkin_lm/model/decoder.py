@@ -9,7 +9,8 @@ a step is bound by memory traffic and per-operation overhead. `Decoder` cuts bot
   new position simply overwrites the oldest: nothing is copied per step. With shifted keys a
   slot pairs a value with the key computed one step earlier;
 - with `int8=True` (the default) every matrix is stored as int8 with one scale per output row and
-  multiplied by fbgemm's dynamically quantised kernel: a quarter of float32's bytes per step.
+  multiplied by fbgemm's dynamically quantised kernel (oneDNN's for many lanes on a CPU with AMX):
+  a quarter of float32's bytes per step.
   `bench/generate_speed.py` reports what that costs in nats/char.
 
 Lanes (`fork`, `step_many`, `select`, `keep`, `unfork`) step many continuations of one text at
@@ -24,8 +25,10 @@ differ slightly from a single-lane run's; in float32 they agree.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -35,16 +38,16 @@ from pushkin_lm.core.errors import PushkinLMError
 from pushkin_lm.model.memory import PROMPT_CHUNK
 from pushkin_lm.model.network import ModelState, Network
 
-MANY_ROWS = 8  # from this many rows (lanes) on, int8 products go through oneDNN (see _Linear)
+MANY_ROWS = 8  # from this many rows (lanes) on, int8 products may take another engine (see _Linear)
 
 
 class _Linear:
     """y = x W^T + b, with W either float32 or int8 with a float scale per output row."""
 
-    def __init__(self, weight: Tensor, bias: Tensor | None, int8: bool) -> None:
+    def __init__(self, weight: Tensor, bias: Tensor | None, int8: bool, lanes_engine: str = "fbgemm") -> None:
         weight = weight.detach().float().contiguous()
         bias = None if bias is None else bias.detach().float().contiguous()
-        self.int8 = int8
+        self.int8, self.lanes_engine = int8, lanes_engine
         if int8:
             scales = (weight.abs().amax(dim=1) / 127).clamp_min(1e-12).double()
             zero_points = torch.zeros(weight.size(0), dtype=torch.long)
@@ -65,47 +68,69 @@ class _Linear:
         return F.linear(x, self.weight, self.bias)
 
     def _packed_for_rows(self) -> object:
-        """The same int8 weights packed for oneDNN, built on first use: for 32 rows it was 1.3-2x
-        faster than fbgemm on the development CPU (AVX-512 VNNI, AMX), for one row 2x slower. The
-        results agree with fbgemm's to float rounding (1e-6)."""
+        """The int8 weights packed for `lanes_engine`, built on first use (fbgemm's own packing
+        where that is the engine, or where oneDNN is missing). The engines agree to float rounding
+        (1e-6)."""
         if self.packed_rows is None:
             self.packed_rows = self.packed
-            if "onednn" in torch.backends.quantized.supported_engines:
+            engines = torch.backends.quantized.supported_engines
+            if self.lanes_engine != "fbgemm" and self.lanes_engine in engines:
                 engine = torch.backends.quantized.engine
                 try:
-                    torch.backends.quantized.engine = "onednn"
+                    torch.backends.quantized.engine = self.lanes_engine
                     self.packed_rows = torch.ops.quantized.linear_prepack(self.quantized, self.bias)
                 finally:
                     torch.backends.quantized.engine = engine
         return self.packed_rows
 
 
+@functools.cache  # /proc/cpuinfo is read once
+def lanes_engine_for_this_cpu() -> str:
+    """The int8 engine for MANY_ROWS lanes or more: oneDNN on a CPU with AMX tiles, where at 32
+    lanes it was 1.3-2x faster than fbgemm (and 2x slower at one); fbgemm elsewhere, which on an
+    AMD EPYC with AVX-512 VNNI and no AMX was 1.1-1.3x faster at 8-32 lanes
+    (bench/results/lane-steps.txt; `python bench/lane_steps.py` prints both for its machine)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()  # how Linux lists what the CPU has
+    except OSError:
+        flags = []
+    return "onednn" if "amx_tile" in flags else "fbgemm"
+
+
+def _tanh(x: Tensor) -> Tensor:
+    """tanh as 2 sigmoid(2x) - 1: the same to float rounding (2e-7), and 3-5x faster than torch.tanh
+    on the development CPUs, where a 32-lane step spent 8 % of its time in tanh."""
+    return torch.sigmoid(2 * x).mul_(2).sub_(1)
+
+
 class Decoder:
     """A `Network` frozen for generation: `read` a text, then `step` one character at a time
     (batch 1, no gradients). Both return the network's own logits for the next character."""
 
-    def __init__(self, model: Network, int8: bool = True) -> None:
+    def __init__(self, model: Network, int8: bool = True, lanes_engine: str | None = None) -> None:
+        """`lanes_engine`: the int8 engine for MANY_ROWS lanes or more ("fbgemm" or "onednn");
+        None: `lanes_engine_for_this_cpu()`."""
         self.model = model.eval()  # reads prompts, a chunk at a time
         cfg = self.cfg = model.cfg
+        engine = lanes_engine or lanes_engine_for_this_cpu()
+        linear = lambda weight, bias: _Linear(weight, bias, int8, engine)  # noqa: E731
         self.embed = model.embed.weight.detach().float()
         # Each layer's gates from one product: [input, hidden] times [W_ih, W_hh].
         self.lstm = [
-            _Linear(
-                torch.cat([lstm.weight_ih_l0, lstm.weight_hh_l0], 1), lstm.bias_ih_l0 + lstm.bias_hh_l0, int8
-            )
+            linear(torch.cat([lstm.weight_ih_l0, lstm.weight_hh_l0], 1), lstm.bias_ih_l0 + lstm.bias_hh_l0)
             for lstm in model.lstm
         ]
         norm = lambda ln: (ln.weight.detach().float(), ln.bias.detach().float())  # noqa: E731
         self.ln_out = norm(model.ln_out)
-        self.head = _Linear(model.head.weight, model.head.bias, int8)
+        self.head = linear(model.head.weight, model.head.bias)
         if cfg.attention:
             self.ln_attn = norm(model.ln_attn)
-            self.qkv = _Linear(model.attn.qkv.weight, None, int8)
-            self.proj = _Linear(model.attn.proj.weight, None, int8)
+            self.qkv = linear(model.attn.qkv.weight, None)
+            self.proj = linear(model.attn.proj.weight, None)
             if cfg.ffn_mult:
                 self.ln_ffn = norm(model.ln_ffn)
-                self.up = _Linear(model.ffn.up.weight, model.ffn.up.bias, int8)
-                self.down = _Linear(model.ffn.down.weight, model.ffn.down.bias, int8)
+                self.up = linear(model.ffn.up.weight, model.ffn.up.bias)
+                self.down = linear(model.ffn.down.weight, model.ffn.down.bias)
         self.head_dim = cfg.hidden_size // cfg.num_heads
         self.start(model.initial_state(1))
 
@@ -197,8 +222,8 @@ class Decoder:
         """The network on one character per lane (`x`: embeddings, (lanes, embed_dim))."""
         for layer, gates_of in enumerate(self.lstm):
             i, f, g, o = gates_of(torch.cat([x, self.h[layer]], 1)).chunk(4, 1)
-            self.c[layer] = torch.sigmoid(f) * self.c[layer] + torch.sigmoid(i) * torch.tanh(g)
-            x = self.h[layer] = torch.sigmoid(o) * torch.tanh(self.c[layer])
+            self.c[layer] = torch.sigmoid(f) * self.c[layer] + torch.sigmoid(i) * _tanh(g)
+            x = self.h[layer] = torch.sigmoid(o) * _tanh(self.c[layer])
         if self.cfg.attention:
             x = x + attend(F.layer_norm(x, x.shape[1:], *self.ln_attn))
             if self.cfg.ffn_mult:

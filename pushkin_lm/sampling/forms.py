@@ -40,7 +40,7 @@ from pushkin_lm.model.decoder import Decoder
 from pushkin_lm.sampling.config import SampleConfig
 from pushkin_lm.sampling.lines import LANES, Endings, sample_lines
 from pushkin_lm.sampling.sample import check_prompt, start_context
-from pushkin_lm.verse import fits_meter, prefetch, rhyme_key, rhymes, vowel_count, word_stress
+from pushkin_lm.verse import breaks_meter, fits_meter, prefetch, rhyme_key, rhymes, vowel_count, word_stress
 from pushkin_lm.verse.forms import DEFAULT_METER, LineMeter, parse_meter, stanza_scheme
 from pushkin_lm.verse.meter import ENCLITICS
 from pushkin_lm.verse.rhyme import RHYME_WINDOW  # how far verse.rhyme looks for partners
@@ -169,6 +169,10 @@ class _Slot:
         size = self.meter
         return vowel_count(line) == size.syllables(self.feminine) and fits_meter(line, size.name, size.feet)
 
+    def may_scan(self, head: str) -> bool:
+        """Whether a line that begins with `head` (up to a word's end) may still be in the meter."""
+        return not breaks_meter(head, self.meter.name)
+
     def repeats_opening(self, line: str) -> bool:
         """Whether `line` opens with the first two words of an earlier line of the stanza. A
         model likes to copy what it has just read (per character «В душе моей» is likely once it
@@ -255,7 +259,7 @@ def _next_line(
     for turn in range(MAX_ROUNDS):
         endings = _endings(slot, pool) if slot.partner else [None] * LANES
         candidates = sample_lines(
-            decoder, vocab, logits, settings, generator, partial, max_syllables, endings
+            decoder, vocab, logits, settings, generator, partial, max_syllables, endings, slot.may_scan
         )
         pool.add(text for text, _ in candidates)
         # the model's log-probability per character of what each lane added to `partial`

@@ -10,7 +10,7 @@ The prosody rules are in the docstrings of `stress` (word stress), `meter` (mete
 and `rhyme` (rhyme keys). The stress model, silero-stress, loads on first use, not at import.
 """
 
-from pushkin_lm.verse.meter import METERS, LineScan, fits_meter, scan_line
+from pushkin_lm.verse.meter import METERS, LineScan, breaks_meter, fits_meter, scan_line
 from pushkin_lm.verse.rhyme import rhyme_key, rhymes
 from pushkin_lm.verse.scheme import rhyme_letters, rhyme_scheme
 from pushkin_lm.verse.stanza import LineReport, StanzaScan, TextScan, scan_stanza, scan_text, split_stanzas
@@ -22,6 +22,7 @@ __all__ = [
     "LineScan",
     "StanzaScan",
     "TextScan",
+    "breaks_meter",
     "fits_meter",
     "model_load_seconds",
     "prefetch",

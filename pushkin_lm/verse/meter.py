@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from pushkin_lm.verse.stress import ACUTE, Word, line_words
+from pushkin_lm.verse.stress import ACUTE, Word, line_words, settled_options, vowel_count
 
 WEAK, FREE, STRESS = 0, 1, 2
 ALTERNATIVE_COST = 1  # reading a line-final homograph against the model's choice
@@ -295,3 +295,20 @@ def fits_meter(text: str, meter: str, feet: int) -> bool:
     """Whether the line can be read in `meter` ('iamb', 'trochee', ...) with exactly `feet` feet,
     whatever its ending. Word stresses are cached, so this is cheap for lines of known words."""
     return any(r.feet == feet for r in readings(prosody(text), (METERS[meter],)))
+
+
+def breaks_meter(head: str, meter: str) -> bool:
+    """Whether the last word of `head`, a line's beginning up to a space, puts a polysyllabic
+    word's one stress on a weak position of `meter`: then no line that begins so scans in it,
+    whatever follows (rule 2 of the module docstring). Only stresses the rules and the lexicon
+    settle count (`settled_options`; any other word is free), and only the text after the
+    last space is read, so a generator may ask at every word it writes and drop a line as soon as
+    it cannot scan."""
+    body = head.rstrip()
+    cut = body.rfind(" ") + 1
+    base, m = vowel_count(body[:cut]), METERS[meter]
+    kinds = [kind for word in line_words(body[cut:], settled_options) for kind in _word_kinds(word)]
+    return any(
+        kind == STRESS and (i < m.anacrusis or (i - m.anacrusis) % m.period)
+        for i, kind in enumerate(kinds, start=base)
+    )

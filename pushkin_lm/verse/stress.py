@@ -24,7 +24,7 @@ import lzma
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,21 @@ def stress_options(words: Sequence[str]) -> list[tuple[int, ...]]:
     return [_cache[w] for w in words]
 
 
+def settled_options(words: Sequence[str]) -> list[tuple[int, ...]]:
+    """`stress_options` as far as the rules and the lexicon settle them, without the model: () for
+    a word neither knows. Cheap enough for a generator to ask at every word it writes, and the same
+    answer whatever was looked up before (so a seed gives the same stanza every time)."""
+    lexicon = _lexicon()
+    return [_settled(word, lexicon) for word in words]
+
+
+def _settled(word: str, lexicon: dict[str, str]) -> tuple[int, ...]:
+    rule = _by_rule(word)
+    if rule != _ASK:
+        return () if rule is None else (rule,)
+    return _answer(lexicon[word])[0] if word in lexicon else ()
+
+
 def reads_yo(word: str) -> bool:
     """Whether the model reads the stressed е of a looked-up word as ё (texts often spell ё as е)."""
     return word in _read_yo
@@ -122,8 +137,11 @@ def _plain(part: str) -> str:
     return "".join(c for c in part.lower() if c not in _MARKS)
 
 
-def line_words(text: str) -> list[Word]:
-    """The words of a line with their stresses; hyphenated words split into their parts."""
+def line_words(
+    text: str, options_of: Callable[[Sequence[str]], list[tuple[int, ...]]] = stress_options
+) -> list[Word]:
+    """The words of a line with their stresses (from `options_of`: `settled_options` to leave the
+    model out); hyphenated words split into their parts."""
     parts = []  # (start, text as written, particle?)
     for match in _WORD_RE.finditer(text):
         offset = match.start()
@@ -131,9 +149,7 @@ def line_words(text: str) -> list[Word]:
             parts.append((offset, part, i > 0 and _plain(part) in _POSTFIX_PARTICLES))
             offset += len(part) + 1
     plain = [_plain(part) for _, part, _ in parts]
-    found = iter(
-        stress_options([w for w, (_, part, _) in zip(plain, parts, strict=True) if ACUTE not in part])
-    )
+    found = iter(options_of([w for w, (_, part, _) in zip(plain, parts, strict=True) if ACUTE not in part]))
     words = []
     for (start, part, particle), lower in zip(parts, plain, strict=True):
         marked = ACUTE in part

@@ -53,6 +53,17 @@ def bench_runs(checkpoint: Path, data: Path, scratch: Path) -> dict[str, list[st
         "generate_memory": ["generate_memory", "--lengths", "20", "--prompt_lengths", "600", "--json"],
         # Every command at a ten-thousandth of its largest input; the shipped model draws the picture.
         "peak_memory": ["peak_memory", "--scale", "0.0001", "--json"],
+        "lane_steps": [
+            "lane_steps",
+            "--checkpoint",
+            str(checkpoint),
+            "--lanes",
+            "1",
+            "8",
+            "--steps",
+            "2",
+            "--json",
+        ],
         "generate_speed": ["generate_speed", *on_verse, "--chars", "30", "--window", "16"]
         + ["--score_chars", "150"],
         "loss_by_word": ["loss_by_word", *on_verse],
@@ -212,6 +223,16 @@ def test_generate_speed(runs: Runs, trained_dir: Path, verse_path: Path) -> None
     ckpt, ids = val_ids(trained_dir / "best", verse_path)
     assert result["val_nats_per_char_float32"] == pytest.approx(score_ids(ckpt.model, ids[:150]), abs=2e-4)
     assert result["val_nats_per_char_int8"] == pytest.approx(result["val_nats_per_char_float32"], abs=0.05)
+
+
+def test_lane_steps(runs: Runs) -> None:
+    from pushkin_lm.model.decoder import MANY_ROWS, lanes_engine_for_this_cpu
+
+    result = runs.json("lane_steps")
+    assert (result["chosen"], result["many_rows"]) == (lanes_engine_for_this_cpu(), MANY_ROWS)
+    for engine in ("fbgemm", "onednn"):
+        assert set(result["ms_per_step"][engine]) == {"1", "8"}
+        assert all(ms > 0 for ms in result["ms_per_step"][engine].values())
 
 
 def test_loss_by_word(runs: Runs, trained_dir: Path, verse_path: Path) -> None:

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -53,3 +55,30 @@ def test_positions_that_leave_the_window_stop_counting_and_the_rest_keep_countin
     first = decoder.read(x[0, :1].tolist())
     steps = torch.stack([first, *(decoder.step(int(i)) for i in x[0, 1:])])
     assert torch.allclose(steps, full[0], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "flags, engine", [("avx512_vnni amx_tile amx_int8", "onednn"), ("avx512_vnni", "fbgemm")]
+)
+def test_many_lanes_go_through_onednn_only_on_a_cpu_with_amx(monkeypatch, tmp_path, flags, engine):
+    from pushkin_lm.model import decoder as decoder_module
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    monkeypatch.setattr(
+        decoder_module, "Path", lambda path: cpuinfo if path == "/proc/cpuinfo" else Path(path)
+    )
+    assert decoder_module.lanes_engine_for_this_cpu.__wrapped__() == engine
+
+
+@pytest.mark.skipif("onednn" not in torch.backends.quantized.supported_engines, reason="no oneDNN here")
+def test_either_engine_gives_the_lanes_the_same_logits():
+    model = make(hidden_size=64, num_heads=4)
+    decoders = [Decoder(model, lanes_engine=engine) for engine in ("fbgemm", "onednn")]
+    ids = torch.randint(1, 20, (16,))  # more lanes than MANY_ROWS: the engine's own packing
+    logits = []
+    for decoder in decoders:
+        decoder.read([1, 2, 3])
+        decoder.fork(16)
+        logits.append(decoder.step_many(ids))
+    torch.testing.assert_close(logits[0], logits[1], atol=1e-5, rtol=1e-5)

@@ -160,6 +160,23 @@ def test_lanes_with_endings_end_on_one_of_their_words_after_a_head_of_its_length
         assert score < 0  # the log-probability of the line as written, confinement or not
 
 
+def test_a_lane_whose_beginning_fails_the_test_at_a_word_end_is_dropped(tiny_model):
+    model, vocab = tiny_model
+    decoder = Decoder(model, int8=False)
+    logits = decoder.read(vocab.encode("луна мороз\n"))
+    asked = []
+
+    def one_word(head: str) -> bool:  # a line may have one word before its last
+        asked.append(head)
+        return len(head.split()) < 2
+
+    generator = torch.Generator().manual_seed(0)
+    lines = sample_lines(decoder, vocab, logits, SampleConfig(seed=0), generator, viable=one_word)
+    assert asked and all(head.endswith(" ") for head in asked)  # asked at each word's end
+    assert any(len(head.split()) >= 2 for head in asked)  # and some lanes were dropped for it
+    assert all(len(text.split()) <= 2 for text, _ in lines)
+
+
 def test_a_lane_writes_a_line_where_the_model_would_end_it_at_once(tiny_model):
     """Where the model wants a blank line (a corpus stanza's end), every lane used to be dropped at
     its first character, round after round, and the stanza failed; a line with no vowel yet may not

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pushkin_lm.verse import (
+    breaks_meter,
     fits_meter,
     rhyme_key,
     rhyme_scheme,
@@ -226,3 +227,26 @@ def test_model_load_keeps_torch_threads_and_autograd():
         """
     )
     assert out == "2 True True"
+
+
+def test_a_line_breaks_the_meter_at_the_word_whose_one_stress_is_on_a_weak_position():
+    assert not breaks_meter("Мой дядя ", "iamb")  # дя́дя: syllable 2, strong in the iamb
+    assert breaks_meter("Мой дядя ", "trochee")  # and weak in the trochee
+    assert breaks_meter("Буря ", "iamb") and not breaks_meter("Буря ", "trochee")
+    assert breaks_meter("И буря, ", "trochee")  # punctuation after the word changes nothing
+    # free: one-syllable words, verse's unstressed function words, a hyphen-attached particle
+    assert not any(breaks_meter(head, "iamb") for head in ("Он ", "Между ", "Что-то ", "Скажи-ка "))
+    # only the text after the last space is read: a line that broke earlier is the caller's to drop
+    assert not breaks_meter("Буря мой ", "iamb")
+
+
+def test_a_word_the_lexicon_lacks_is_free_before_and_after_the_model_is_asked(monkeypatch):
+    from pushkin_lm.verse import stress
+
+    monkeypatch.setattr(stress, "model_stresses", lambda words: pytest.fail(f"the model was asked {words}"))
+    assert stress.settled_options(["зюзюкалка", "дядя", "он"]) == [(), (0,), (0,)]
+    assert not breaks_meter("Зюзюкалка ", "iamb")  # unknown: free, whatever its stress
+    monkeypatch.undo()
+    assert word_stress("зюзюкалка") is not None  # the model's answer, now in the cache
+    # the same answer as before it was asked: what a generator drops does not depend on history
+    assert stress.settled_options(["зюзюкалка"]) == [()]
