@@ -98,8 +98,11 @@ def lanes_engine_for_this_cpu() -> str:
 
 
 def _tanh(x: Tensor) -> Tensor:
-    """tanh as 2 sigmoid(2x) - 1: the same to float rounding (2e-7), and 3-5x faster than torch.tanh
-    on the development CPUs, where a 32-lane step spent 8 % of its time in tanh."""
+    """tanh; for MANY_ROWS rows or more as 2 sigmoid(2x) - 1, the same to float rounding (2e-7).
+    On the AMD EPYC of bench/results/lane-steps.txt torch.tanh took 41 us for 32 rows of 512 (8 %
+    of a 32-lane step), the sigmoid form 19 us; below 8 rows its extra calls cost more than they save."""
+    if x.size(0) < MANY_ROWS:
+        return torch.tanh(x)
     return torch.sigmoid(2 * x).mul_(2).sub_(1)
 
 

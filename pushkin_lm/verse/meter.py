@@ -33,6 +33,7 @@ line in its stanza's dominant meter (see `dominant`).
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -301,13 +302,20 @@ def breaks_meter(head: str, meter: str) -> bool:
     """Whether the last word of `head`, a line's beginning up to a space, puts a polysyllabic
     word's one stress on a weak position of `meter`: then no line that begins so scans in it,
     whatever follows (rule 2 of the module docstring). Only stresses the rules and the lexicon
-    settle count (`settled_options`; any other word is free), and only the text after the
-    last space is read, so a generator may ask at every word it writes and drop a line as soon as
-    it cannot scan."""
+    settle count (`settled_options`; any other word is free), and only the text after the last
+    space is read, so a generator may ask at every word it writes and drop a line as soon as it
+    cannot scan."""
     body = head.rstrip()
     cut = body.rfind(" ") + 1
-    base, m = vowel_count(body[:cut]), METERS[meter]
-    kinds = [kind for word in line_words(body[cut:], settled_options) for kind in _word_kinds(word)]
+    return _tail_breaks(body[cut:], vowel_count(body[:cut]), meter)
+
+
+@functools.lru_cache(
+    maxsize=1 << 16
+)  # a generator asks of the same words at the same syllables again and again
+def _tail_breaks(tail: str, base: int, meter: str) -> bool:
+    m = METERS[meter]
+    kinds = [kind for word in line_words(tail, settled_options) for kind in _word_kinds(word)]
     return any(
         kind == STRESS and (i < m.anacrusis or (i - m.anacrusis) % m.period)
         for i, kind in enumerate(kinds, start=base)
