@@ -3,10 +3,11 @@
 A lane may be given endings: for a head of so many syllables, the words that may end its line.
 It samples the head of the line as usual, and is dropped as soon as what it has written fails
 the caller's test at a word's end (`viable`: for a stanza, that the line can still scan). At a
-space after a word, if it has written as many syllables as one of its endings needs, its
-sampling is confined to those words, letter by letter, so that the model itself picks the word
-that fits what it has written (its log-probability counted as written, not as confined); after
-the word at most two punctuation marks are sampled before the newline.
+space after a word, if it has written as many syllables as one of its endings needs and the
+caller's `may_end` lets an ending follow what it has written, its sampling is confined to those
+words, letter by letter, so that the model itself picks the word that fits what it has written
+(its log-probability counted as written, not as confined); after the word at most two
+punctuation marks are sampled before the newline.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class _Lane:
     limit: int  # most syllables the line (or, with endings, its head) may have
     endings: Endings | None = None
     viable: Callable[[str], bool] | None = None  # a test of the head at each word's end
+    may_end: Callable[[str], bool] | None = None  # whether the ending may follow the head so far
     phase: str = "head"  # "head": free; "word": confined to `words`; "marks": punctuation, then newline
     words: tuple[str, ...] = ()  # in the word phase: the endings the letters so far begin
     typed: str = ""  # the ending's letters so far
@@ -68,7 +70,7 @@ class _Lane:
             at_word_end = char == " " and self.text[-2:-1] not in ("", " ")
             if at_word_end and self.viable is not None and not self.viable(self.text):
                 return False
-            if self.endings and at_word_end and self.syllables in self.endings:
+            if self.endings and at_word_end and self.syllables in self.endings and self._may_end():
                 self.phase, self.words = "word", tuple(self.endings[self.syllables])
         elif self.phase == "word" and char not in LINE_END_MARKS:
             self.typed += char
@@ -76,6 +78,9 @@ class _Lane:
         else:
             self.phase, self.marks = "marks", self.marks + 1
         return True
+
+    def _may_end(self) -> bool:
+        return self.may_end is None or self.may_end(self.text)
 
     def finished(self, char: str) -> bool:
         """Whether stopping at `char` ended a line of the stanza."""
@@ -111,6 +116,7 @@ def sample_lines(
     max_syllables: int = 99,
     endings: Sequence[Endings | None] = (None,) * LANES,
     viable: Callable[[str], bool] | None = None,
+    may_end: Callable[[str], bool] | None = None,
 ) -> list[tuple[str, float]]:
     """One line per lane (one lane per item of `endings`) continuing `partial` (already read:
     `logits` are the next character's), each with the model's log-probability of what the lane
@@ -118,7 +124,7 @@ def sample_lines(
     head syllables) or MAX_LINE_CHARS, ends a line without a vowel, or whose line so far fails
     `viable` at a word's end, is dropped."""
     start = vowel_count(partial)
-    lanes = [_Lane(partial, start, max(e) if e else max_syllables, e, viable) for e in endings]
+    lanes = [_Lane(partial, start, max(e) if e else max_syllables, e, viable, may_end) for e in endings]
     rows, done = list(range(len(lanes))), []  # the lane of each decoder row; -1: stopped
     decoder.fork(len(lanes))
     try:

@@ -177,6 +177,36 @@ def test_a_lane_whose_beginning_fails_the_test_at_a_word_end_is_dropped(tiny_mod
     assert all(len(text.split()) <= 2 for text, _ in lines)
 
 
+def test_a_lane_takes_its_ending_only_where_the_caller_lets_it(tiny_model):
+    model, vocab = tiny_model
+    decoder = Decoder(model, int8=False)
+    logits = decoder.read(vocab.encode("луна мороз\n"))
+    endings = [{2: ["мороз"], 3: ["луна"]}] * 32
+    generator = torch.Generator().manual_seed(0)
+    heads = []
+
+    def after_one_word(head: str) -> bool:
+        heads.append(head)
+        return len(head.split()) > 1
+
+    lines = sample_lines(
+        decoder, vocab, logits, SampleConfig(seed=0), generator, "", 99, endings, None, after_one_word
+    )
+    assert heads and all(len(text.split()) >= 3 for text, _ in lines)  # two words or more, then the ending
+    none = sample_lines(
+        decoder, vocab, logits, SampleConfig(seed=0), generator, "", 99, endings, None, lambda h: False
+    )
+    assert none == []  # a lane with endings ends only on one of them
+
+
+def test_a_rhyme_word_never_follows_an_adjective_at_once():
+    assert not forms._may_rhyme_after("Для сердца нет бесплодной ")
+    assert not forms._may_rhyme_after("Склонясь на грудь мою ")
+    assert not forms._may_rhyme_after("И ТИХОЙ ")  # any case
+    assert forms._may_rhyme_after("Для сердца нет ")
+    assert forms._may_rhyme_after("В тоске бесплодной, ")  # a comma parts them: no pair to agree
+
+
 def test_a_lane_writes_a_line_where_the_model_would_end_it_at_once(tiny_model):
     """Where the model wants a blank line (a corpus stanza's end), every lane used to be dropped at
     its first character, round after round, and the stanza failed; a line with no vowel yet may not
