@@ -310,9 +310,8 @@ def breaks_meter(head: str, meter: str) -> bool:
     return _tail_breaks(body[cut:], vowel_count(body[:cut]), meter)
 
 
-@functools.lru_cache(
-    maxsize=1 << 16
-)  # a generator asks of the same words at the same syllables again and again
+# A generator asks of the same words at the same syllables again and again; bounded, as its words are not.
+@functools.lru_cache(maxsize=1 << 16)
 def _tail_breaks(tail: str, base: int, meter: str) -> bool:
     m = METERS[meter]
     kinds = [kind for word in line_words(tail, settled_options) for kind in _word_kinds(word)]
