@@ -66,7 +66,7 @@ _WORD = re.compile(r"[а-яё]+", re.IGNORECASE)
 # elsewhere in the lines 87 %). So a rhyme word never follows one at once: agreement over those
 # stanzas rose from 83.1 to 89.4 %, for 3 % more rounds (docs/results.md, "Verse that reads").
 ADJECTIVE_END = re.compile(
-    r"(?:ый|ий|ой|ая|яя|ое|ее|ые|ие|ых|их|ую|юю|ым|им|ого|его|ому|ему|ыми|ими|ей|ою|ею) $"
+    r"(?:ый|ий|ой|ая|яя|ое|ее|ые|ие|ых|их|ую|юю|ым|им|ого|его|ому|ему|ыми|ими|ей|ою|ею) $", re.IGNORECASE
 )
 # Prepositions and conjunctions: a line does not end on one, and a rhyme on one ("твои / и") is no rhyme.
 WEAK_ENDS = frozenset(
@@ -157,8 +157,12 @@ class _Slot:
 
     def accepts(self, line: str) -> bool:
         """In the meter, with the scheme's ending, rhyming with its partner and near no other line."""
-        words = _WORD.findall(line)
-        if not self.in_meter(line) or words[-1].lower() in WEAK_ENDS:
+        return self.in_meter(line) and self.fits_scheme(line)
+
+    def fits_scheme(self, line: str) -> bool:
+        """`accepts` for a line already in the meter: rhyming with its partner, near no other line,
+        and not ending on a preposition or conjunction."""
+        if _WORD.findall(line)[-1].lower() in WEAK_ENDS:
             return False
         partner = self.partner
         if partner is not None and not rhymes(partner, line):
@@ -239,7 +243,7 @@ class _Pool:
 def _may_rhyme_after(head: str) -> bool:
     """Whether a lane may take its rhyme word after `head`: not right after a word that ends as an
     adjective or a possessive does (see ADJECTIVE_END)."""
-    return not ADJECTIVE_END.search(head.lower())
+    return not ADJECTIVE_END.search(head)
 
 
 def _opening(line: str) -> tuple[str, ...]:
@@ -281,13 +285,15 @@ def _next_line(
         pool.add(text for text, _ in candidates)
         # the model's log-probability per character of what each lane added to `partial`
         written = [(score / max(1, len(text) - len(partial)), text) for text, score in candidates]
-        passed += [(not slot.repeats_opening(t), per_char, t) for per_char, t in written if slot.accepts(t)]
+        metered = [(per_char, t) for per_char, t in written if slot.in_meter(t)]  # scanned once
+        fitting = [(per_char, t) for per_char, t in metered if slot.fits_scheme(t)]
+        passed += [(not slot.repeats_opening(t), per_char, t) for per_char, t in fitting]
         # A line that opens a rhyme should be one the pool can answer, while rounds are cheap.
         answerable = [p for p in passed if not slot.opens_rhyme or _rhyme_words(slot, pool, p[-1])]
         compared = turn + 1 >= MIN_ROUNDS or len(answerable) >= ENOUGH_LINES
         if compared and (answerable or passed and turn >= ANSWERABLE_ROUNDS):
             return max(answerable or passed)[-1]  # the likeliest line per character that opens anew
-        in_meter += [text for text, _ in candidates if slot.in_meter(text)]
+        in_meter += [text for _, text in metered]
     if in_meter:  # forty rounds without a rhyme: the meter, at least
         return in_meter[int(torch.randint(len(in_meter), (1,), generator=generator))]
     meter = slot.meter

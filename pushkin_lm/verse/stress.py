@@ -90,14 +90,11 @@ def stress_options(words: Sequence[str]) -> list[tuple[int, ...]]:
         if len(_cache) + len(missing) > _CACHE_LIMIT:
             _cache.clear()
             _read_yo.clear()
-        found = {w: _by_rule(w) for w in missing}
-        asked = [w for w, s in found.items() if s == _ASK]
         lexicon = _lexicon()
-        unknown = [w for w in asked if w not in lexicon]
-        answers = {w: _answer(lexicon[w]) for w in asked if w in lexicon}
+        answers = {w: _settled(w, lexicon) for w in missing}
+        unknown = [w for w, answer in answers.items() if answer is None]
         answers.update(zip(unknown, model_stresses(unknown), strict=True))
-        for w, s in found.items():
-            options, yo = answers.get(w, ((), False)) if s == _ASK else (() if s is None else (s,), False)
+        for w, (options, yo) in answers.items():
             _cache[w] = options
             if yo:
                 _read_yo.add(w)
@@ -109,14 +106,16 @@ def settled_options(words: Sequence[str]) -> list[tuple[int, ...]]:
     a word neither knows. Cheap enough for a generator to ask at every word it writes, and the same
     answer whatever was looked up before (so a seed gives the same stanza every time)."""
     lexicon = _lexicon()
-    return [_settled(word, lexicon) for word in words]
+    return [(_settled(word, lexicon) or ((), False))[0] for word in words]
 
 
-def _settled(word: str, lexicon: dict[str, str]) -> tuple[int, ...]:
+def _settled(word: str, lexicon: dict[str, str]) -> tuple[tuple[int, ...], bool] | None:
+    """A word's stress options and whether its stressed е reads as ё, from the rules or the
+    lexicon; None where only the model can tell."""
     rule = _by_rule(word)
     if rule != _ASK:
-        return () if rule is None else (rule,)
-    return _answer(lexicon[word])[0] if word in lexicon else ()
+        return () if rule is None else (rule,), False
+    return _answer(lexicon[word]) if word in lexicon else None
 
 
 def reads_yo(word: str) -> bool:
